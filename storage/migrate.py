@@ -48,3 +48,20 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 def head_revision() -> str | None:
     """The newest revision our migrations define."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+class SchemaNotReady(Exception):
+    """The database is empty or behind the code's migrations."""
+
+
+async def require_current_schema(engine: AsyncEngine) -> None:
+    """Raise SchemaNotReady, saying what to run, unless the database is at head."""
+    current = await current_revision(engine)
+    head = head_revision()
+    if current is None:
+        raise SchemaNotReady("the database has no ARSeq tables yet: run `arseq db upgrade`")
+    if current != head:
+        raise SchemaNotReady(
+            f"the database is at revision {current}, this version needs {head}: "
+            "run `arseq db upgrade`"
+        )

@@ -1,0 +1,225 @@
+"""The `arseq` command line (SPEC section 3): thin commands over the domain.
+
+Every failure ends as one line on stderr and an exit status: 1 when the work
+failed, 2 when the command was used or configured wrongly. `--debug` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import traceback
+from collections.abc import Coroutine
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from bot.errors import CliError, UsageProblem
+from bot.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="arseq",
+    help="ARSeq: accounts-receivable sequences from Slack, Telegram and email.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+sequences_app = typer.Typer(help="Sequence definitions.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sequences_app, name="sequences")
+
+_state = {"debug": False}
+
+
+class ImportKind(str, Enum):
+    customers = "customers"
+    invoices = "invoices"
+    payments = "payments"
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def settings() -> Settings:
+    """The validated configuration, or a usage error listing every bad variable."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise UsageProblem("; ".join(exc.lines)) from None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one command's async body."""
+    return asyncio.run(coro)
+
+
+def not_yet(command: str, issue: int, what: str) -> NoReturn:
+    raise UsageProblem(f"`arseq {command}` is not available yet: {what} comes with issue #{issue}")
+
+
+def parse_instant(value: str | None, option: str) -> datetime | None:
+    """An ISO-8601 instant; without an offset it is read in ARSEQ_TIMEZONE."""
+    if value is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageProblem(f"{option}: expected an ISO-8601 instant, got {value!r}") from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=settings().zone)
+    return instant
+
+
+# -- commands that work today ------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations (safe to run again: a database at head is left as it is)."""
+    from bot.commands.database import upgrade_database
+
+    print(run(upgrade_database(settings())))
+
+
+@app.command("import")
+def import_(
+    kind: Annotated[ImportKind, typer.Argument(help="customers, invoices or payments")],
+    file: Annotated[Path, typer.Argument(help="CSV file with a header row", show_default=False)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
+) -> None:
+    """Bulk import a CSV file: all rows or none (SPEC section 7)."""
+    from bot.commands.importing import import_file
+
+    run(import_file(settings(), kind.value, file, dry_run=dry_run))
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(min=1, max=3650, help="Simulated days.")] = 60,
+    seed: Annotated[int, typer.Option(help="Random seed of the sample ledger.")] = 7,
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default: a temporary folder).")] = None,
+) -> None:
+    """A simulated run on embedded defaults (today: the placeholder scenario)."""
+    from bot.demo import run_demo
+
+    run(run_demo(days=days, seed=seed, db=db))
+
+
+# -- the rest of SPEC section 3: present, and honest about what is missing -----------------
+
+
+@app.command("run")
+def run_service(
+    http_port: Annotated[int, typer.Option("--http-port", min=1, max=65535)] = 8080,
+) -> None:
+    """The service: Slack, Telegram, scheduler and HTTP endpoints."""
+    settings()
+    not_yet("run", 5, "the Slack and HTTP service")
+
+
+@app.command()
+def worker() -> None:
+    """Scheduler and dispatch only (several against PostgreSQL)."""
+    settings()
+    not_yet("worker", 8, "the scale-out worker")
+
+
+@app.command()
+def tick(
+    now: Annotated[str | None, typer.Option(help="ISO-8601 instant (default: now).")] = None,
+    until: Annotated[str | None, typer.Option(help="Simulate up to this instant.")] = None,
+    every: Annotated[str, typer.Option(help="Step of the simulated clock, like 1h.")] = "1h",
+) -> None:
+    """One scheduler pass as of now or --now, or one per step up to --until."""
+    parse_instant(now, "--now")
+    parse_instant(until, "--until")
+    not_yet("tick", 3, "the sequence engine")
+
+
+@sequences_app.command("validate")
+def sequences_validate(file: Annotated[Path, typer.Argument()]) -> None:
+    """Check a sequence definition file and report every problem with its line."""
+    not_yet("sequences validate", 3, "the sequence engine")
+
+
+@sequences_app.command("load")
+def sequences_load(path: Annotated[Path, typer.Argument()]) -> None:
+    """Store a new version of the sequences in a file or folder."""
+    not_yet("sequences load", 3, "the sequence engine")
+
+
+@app.command()
+def preview(
+    sequence: Annotated[str, typer.Argument()], customer: Annotated[str, typer.Argument()]
+) -> None:
+    """The timeline and rendered messages a customer would get."""
+    not_yet("preview", 3, "the sequence engine")
+
+
+@app.command()
+def kpi(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """KPIs as of a date."""
+    not_yet("kpi", 6, "KPIs")
+
+
+@app.command()
+def digest(
+    now: Annotated[str | None, typer.Option(help="ISO-8601 instant (default: now).")] = None,
+    force: Annotated[bool, typer.Option(help="Post again even if today's was posted.")] = False,
+) -> None:
+    """Build and post the daily digest now."""
+    parse_instant(now, "--now")
+    not_yet("digest", 6, "the daily digest")
+
+
+# -- the one way errors leave the program -------------------------------------------------
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"arseq: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app, turning every error into one line."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = app(args=args, prog_name="arseq", standalone_mode=False)
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        _fail("aborted", 130)
+    except CliError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        _fail(str(exc), exc.exit_code)
+    except typer.TyperException as exc:  # click's usage errors, as typer raises them
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            print(exc.ctx.get_help() if getattr(exc, "ctx", None) else "", file=sys.stderr)
+            raise SystemExit(2) from None
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        _fail(f"{exc.format_message()}{where}", getattr(exc, "exit_code", 2))
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # the last line of defence against tracebacks
+        if _state["debug"] or "--debug" in args:
+            traceback.print_exc()
+            raise SystemExit(1) from None
+        _fail(f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)", 1)
+    raise SystemExit(result if isinstance(result, int) else 0)
