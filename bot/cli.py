@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Coroutine
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -39,7 +39,7 @@ app.add_typer(sequences_app, name="sequences")
 _state = {"debug": False}
 
 
-class ImportKind(str, Enum):
+class ImportKind(StrEnum):
     customers = "customers"
     invoices = "invoices"
     payments = "payments"
@@ -97,19 +97,23 @@ def db_upgrade() -> None:
 def import_(
     kind: Annotated[ImportKind, typer.Argument(help="customers, invoices or payments")],
     file: Annotated[Path, typer.Argument(help="CSV file with a header row", show_default=False)],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report; write nothing.")
+    ] = False,
 ) -> None:
     """Bulk import a CSV file: all rows or none (SPEC section 7)."""
     from bot.commands.importing import import_file
 
-    run(import_file(settings(), kind.value, file, dry_run=dry_run))
+    import_file(settings(), kind.value, file, dry_run=dry_run)
 
 
 @app.command()
 def demo(
     days: Annotated[int, typer.Option(min=1, max=3650, help="Simulated days.")] = 60,
     seed: Annotated[int, typer.Option(help="Random seed of the sample ledger.")] = 7,
-    db: Annotated[Path | None, typer.Option(help="SQLite file (default: a temporary folder).")] = None,
+    db: Annotated[
+        Path | None, typer.Option(help="SQLite file (default: a temporary folder).")
+    ] = None,
 ) -> None:
     """A simulated run on embedded defaults (today: the placeholder scenario)."""
     from bot.demo import run_demo

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import string
 from datetime import time
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,7 +27,7 @@ _PAY_URL_FIELDS = {"invoice", "customer", "amount"}
 _DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 
 
-class SmtpTls(str, Enum):
+class SmtpTls(StrEnum):
     NONE = "none"
     STARTTLS = "starttls"
     TLS = "tls"

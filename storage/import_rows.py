@@ -82,7 +82,9 @@ def parse_amount(value: str, name: str, *, positive: bool = True) -> Decimal:
     except InvalidOperation:
         amount = None
     if amount is None or not amount.is_finite() or "," in value or "e" in value.lower():
-        raise RowError(f"bad amount in {name}: {value!r} (expected digits with a dot, like 1234.50)")
+        raise RowError(
+            f"bad amount in {name}: {value!r} (expected digits with a dot, like 1234.50)"
+        )
     if amount.as_tuple().exponent < -MONEY_SCALE:  # type: ignore[operator]
         raise RowError(f"bad amount in {name}: {value!r} has more than {MONEY_SCALE} decimals")
     if positive and amount <= 0:

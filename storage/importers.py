@@ -193,9 +193,7 @@ def _check_header(header: list[str], kind: str) -> list[BadRow]:
             errors.append(BadRow(1, f"column '{name}' appears twice"))
         seen.add(name)
         if name not in cols.all:
-            errors.append(
-                BadRow(1, f"unknown column '{name}' (expected: {', '.join(cols.all)})")
-            )
+            errors.append(BadRow(1, f"unknown column '{name}' (expected: {', '.join(cols.all)})"))
     for name in cols.required:
         if name not in seen:
             errors.append(BadRow(1, f"missing required column '{name}'"))
@@ -316,12 +314,35 @@ async def _merge_customers(
     upsert = _upsert_fn(conn)
     zone = func.coalesce(s.c.timezone, "UTC")
     stmt = upsert(c).from_select(
-        ["external_id", "name", "email", "timezone", "country", "language", "currency",
-         "owner_slack_id", "telegram_username", "autopay", "tags", "created_at", "updated_at"],
+        [
+            "external_id",
+            "name",
+            "email",
+            "timezone",
+            "country",
+            "language",
+            "currency",
+            "owner_slack_id",
+            "telegram_username",
+            "autopay",
+            "tags",
+            "created_at",
+            "updated_at",
+        ],
         select(
-            s.c.external_id, s.c.name, s.c.email, zone, s.c.country, s.c.language,
-            s.c.currency, s.c.owner_slack_id, s.c.telegram_username, literal(False),
-            literal([], JSON()), now, now,
+            s.c.external_id,
+            s.c.name,
+            s.c.email,
+            zone,
+            s.c.country,
+            s.c.language,
+            s.c.currency,
+            s.c.owner_slack_id,
+            s.c.telegram_username,
+            literal(False),
+            literal([], JSON()),
+            now,
+            now,
         ).where(true()),
     )
     # Only the columns the file has are updated: a file without `email` keeps emails.
@@ -379,12 +400,29 @@ async def _merge_invoices(
     upsert = _upsert_fn(conn)
     open_amount = func.coalesce(s.c.open_amount, s.c.amount)
     stmt = upsert(i).from_select(
-        ["number", "customer_id", "issue_date", "due_date", "amount", "open_amount",
-         "currency", "status", "created_at", "updated_at"],
+        [
+            "number",
+            "customer_id",
+            "issue_date",
+            "due_date",
+            "amount",
+            "open_amount",
+            "currency",
+            "status",
+            "created_at",
+            "updated_at",
+        ],
         select(
-            s.c.number, c.c.id, s.c.issue_date, s.c.due_date, s.c.amount, open_amount,
+            s.c.number,
+            c.c.id,
+            s.c.issue_date,
+            s.c.due_date,
+            s.c.amount,
+            open_amount,
             func.coalesce(s.c.currency, c.c.currency, "USD"),
-            case((open_amount <= 0, "paid"), else_="open"), now, now,
+            case((open_amount <= 0, "paid"), else_="open"),
+            now,
+            now,
         ).join_from(s, c, c.c.external_id == s.c.customer_external_id),
     )
     ex = stmt.excluded
@@ -417,12 +455,12 @@ async def _merge_invoices(
         .where(i.c.number.in_(select(s.c.number).where(s.c.open_amount.is_(None))))
         .values(
             open_amount=new_open,
-            status=case(
-                (~settled, i.c.status), (new_open <= 0, "paid"), else_="open"
-            ),
+            status=case((~settled, i.c.status), (new_open <= 0, "paid"), else_="open"),
             paid_at=case(
-                (new_open <= 0, select(func.max(p.c.paid_at)).where(p.c.invoice_id == i.c.id)
-                 .scalar_subquery()),
+                (
+                    new_open <= 0,
+                    select(func.max(p.c.paid_at)).where(p.c.invoice_id == i.c.id).scalar_subquery(),
+                ),
                 else_=None,
             ),
         )
@@ -463,8 +501,13 @@ async def _merge_payments(
         # The audit trail gets one event per payment that is new or changed.
         changed = (
             select(
-                now, literal("payment_recorded"), literal(actor), i.c.customer_id, i.c.id,
-                literal("import"), literal({}, JSON()),
+                now,
+                literal("payment_recorded"),
+                literal(actor),
+                i.c.customer_id,
+                i.c.id,
+                literal("import"),
+                literal({}, JSON()),
             )
             .join_from(s, i, i.c.number == s.c.invoice_number)
             .outerjoin(p, and_(p.c.invoice_id == i.c.id, p.c.natural_key == s.c.natural_key))
@@ -478,8 +521,9 @@ async def _merge_payments(
         upsert = _upsert_fn(conn)
         stmt = upsert(p).from_select(
             ["invoice_id", "paid_at", "amount", "reference", "natural_key", "created_at"],
-            select(i.c.id, s.c.paid_at, s.c.amount, s.c.reference, s.c.natural_key, now)
-            .join_from(s, i, i.c.number == s.c.invoice_number),
+            select(i.c.id, s.c.paid_at, s.c.amount, s.c.reference, s.c.natural_key, now).join_from(
+                s, i, i.c.number == s.c.invoice_number
+            ),
         )
         before = await _count(conn, p)
         await conn.execute(
@@ -564,9 +608,15 @@ async def import_csv(
                     await _merge_payments(conn, header, stamp, report, actor)
                 await conn.execute(
                     insert(Event.__table__).values(
-                        at=now, kind=f"import_{kind}", actor=actor, reason=str(path.name),
-                        data={"rows": report.rows, "inserted": report.inserted,
-                              "updated": report.updated},
+                        at=now,
+                        kind=f"import_{kind}",
+                        actor=actor,
+                        reason=str(path.name),
+                        data={
+                            "rows": report.rows,
+                            "inserted": report.inserted,
+                            "updated": report.updated,
+                        },
                     )
                 )
             await conn.execute(text(f"DROP TABLE IF EXISTS {staging.name}"))

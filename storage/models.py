@@ -71,50 +71,45 @@ def _enum(cls: type[enum.Enum]) -> Enum:
     )
 
 
-class StrEnum(str, enum.Enum):
-    def __str__(self) -> str:
-        return self.value
-
-
-class ContactChannel(StrEnum):
+class ContactChannel(enum.StrEnum):
     EMAIL = "email"
     TELEGRAM = "telegram"
 
 
-class InvoiceStatus(StrEnum):
+class InvoiceStatus(enum.StrEnum):
     OPEN = "open"
     PAID = "paid"
     VOID = "void"
     WRITTEN_OFF = "written_off"
 
 
-class PromiseStatus(StrEnum):
+class PromiseStatus(enum.StrEnum):
     PENDING = "pending"
     KEPT = "kept"
     BROKEN = "broken"
     CANCELLED = "cancelled"
 
 
-class DisputeStatus(StrEnum):
+class DisputeStatus(enum.StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
 
 
-class SequenceKind(StrEnum):
+class SequenceKind(enum.StrEnum):
     ONBOARDING = "onboarding"
     INVOICING = "invoicing"
     PAST_DUE = "past_due"
     DISPUTES = "disputes"
 
 
-class TargetType(StrEnum):
+class TargetType(enum.StrEnum):
     CUSTOMER = "customer"
     INVOICE = "invoice"
     DISPUTE = "dispute"
 
 
-class EnrollmentState(StrEnum):
+class EnrollmentState(enum.StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     COMPLETED = "completed"
@@ -122,13 +117,13 @@ class EnrollmentState(StrEnum):
     CANCELLED = "cancelled"
 
 
-class PauseScope(StrEnum):
+class PauseScope(enum.StrEnum):
     CUSTOMER = "customer"
     INVOICE = "invoice"
     SEQUENCE = "sequence"
 
 
-class OutboxState(StrEnum):
+class OutboxState(enum.StrEnum):
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
@@ -136,34 +131,34 @@ class OutboxState(StrEnum):
     FAILED = "failed"
 
 
-class OutboxChannel(StrEnum):
+class OutboxChannel(enum.StrEnum):
     EMAIL = "email"
     TELEGRAM = "telegram"
     SLACK = "slack"
     CONSOLE = "console"
 
 
-class TaskState(StrEnum):
+class TaskState(enum.StrEnum):
     OPEN = "open"
     SNOOZED = "snoozed"
     DONE = "done"
     CANCELLED = "cancelled"
 
 
-class EscalationState(StrEnum):
+class EscalationState(enum.StrEnum):
     ACTIVE = "active"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
     EXHAUSTED = "exhausted"
 
 
-class Role(StrEnum):
+class Role(enum.StrEnum):
     MANAGER = "manager"
     COLLECTOR = "collector"
     VIEWER = "viewer"
 
 
-class LinkKind(StrEnum):
+class LinkKind(enum.StrEnum):
     OPEN = "open"
     CLICK = "click"
     UNSUBSCRIBE = "unsubscribe"
@@ -231,9 +226,7 @@ class Invoice(Timestamped, Base):
     amount: Mapped[Decimal]
     open_amount: Mapped[Decimal]
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[InvoiceStatus] = mapped_column(
-        _enum(InvoiceStatus), default=InvoiceStatus.OPEN
-    )
+    status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus), default=InvoiceStatus.OPEN)
     paid_at: Mapped[date | None]
 
     customer: Mapped[Customer] = relationship(back_populates="invoices")
@@ -292,9 +285,7 @@ class Dispute(Base):
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[DisputeStatus] = mapped_column(
-        _enum(DisputeStatus), default=DisputeStatus.OPEN
-    )
+    status: Mapped[DisputeStatus] = mapped_column(_enum(DisputeStatus), default=DisputeStatus.OPEN)
     opened_by: Mapped[str | None] = mapped_column(String(64))
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
@@ -336,12 +327,8 @@ class Enrollment(Base):
     sequence_id: Mapped[int] = mapped_column(ForeignKey("sequences.id", ondelete="RESTRICT"))
     target_type: Mapped[TargetType] = mapped_column(_enum(TargetType))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    invoice_id: Mapped[int | None] = mapped_column(
-        ForeignKey("invoices.id", ondelete="CASCADE")
-    )
-    dispute_id: Mapped[int | None] = mapped_column(
-        ForeignKey("disputes.id", ondelete="CASCADE")
-    )
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    dispute_id: Mapped[int | None] = mapped_column(ForeignKey("disputes.id", ondelete="CASCADE"))
     state: Mapped[EnrollmentState] = mapped_column(
         _enum(EnrollmentState), default=EnrollmentState.ACTIVE
     )
@@ -364,9 +351,7 @@ class Pause(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     scope: Mapped[PauseScope] = mapped_column(_enum(PauseScope))
-    customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE")
-    )
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
     sequence_name: Mapped[str | None] = mapped_column(String(64))
     until: Mapped[datetime | None]
@@ -484,9 +469,7 @@ class Event(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     kind: Mapped[str] = mapped_column(String(48))
     actor: Mapped[str | None] = mapped_column(String(64))
-    customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE")
-    )
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
     enrollment_id: Mapped[int | None] = mapped_column(
         ForeignKey("enrollments.id", ondelete="SET NULL")

@@ -40,6 +40,19 @@ async def _migrate(url: str) -> None:
         await engine.dispose()
 
 
+def postgres_base_url() -> str:
+    """The server to test against; skips (or, in CI, fails) when none is configured."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail(f"{PG_ENV} is not set: PostgreSQL tests must run in CI")
+        pytest.skip(
+            f"PostgreSQL tests skipped: set {PG_ENV} "
+            "(e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
+        )
+    return base
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (faster than migrating each time)."""
@@ -61,11 +74,7 @@ async def _admin(url: str, statement: str) -> None:
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session, dropped at the end."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail(f"{PG_ENV} is not set: PostgreSQL tests must run in CI")
-        pytest.skip(f"PostgreSQL tests skipped: set {PG_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
+    base = postgres_base_url()
     name = f"arseq_test_{uuid.uuid4().hex[:10]}"
     _run(_admin(base, f'CREATE DATABASE "{name}"'))
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
@@ -108,3 +117,18 @@ def testdata() -> Path:
     if not TESTDATA.is_dir():
         pytest.skip(f"shared test data not found at {TESTDATA}")
     return TESTDATA
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all, per backend (for migration tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    base = postgres_base_url()
+    name = f"arseq_empty_{uuid.uuid4().hex[:10]}"
+    _run(_admin(base, f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

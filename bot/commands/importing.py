@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -13,11 +14,14 @@ from bot.settings import Settings
 from storage.importers import ImportFileError, import_csv
 
 
-async def import_file(settings: Settings, kind: str, path: Path, *, dry_run: bool) -> None:
+def import_file(settings: Settings, kind: str, path: Path, *, dry_run: bool) -> None:
     """Import `path`; print every bad row and fail (exit 1) if there is any."""
     if not path.is_file():
         raise CliError(f"no such file: {path}")
-    size = path.stat().st_size or 1
+    asyncio.run(_import(settings, kind, path, size=path.stat().st_size or 1, dry_run=dry_run))
+
+
+async def _import(settings: Settings, kind: str, path: Path, *, size: int, dry_run: bool) -> None:
     async with ready_engine(settings) as engine:
         progress = Progress(
             TextColumn(f"importing {kind}"),
@@ -42,7 +46,9 @@ async def import_file(settings: Settings, kind: str, path: Path, *, dry_run: boo
     for error in report.errors:
         print(f"{path.name}: {error}", file=sys.stderr)
     for number, credit, currency in report.overpayments:
-        print(f"overpayment: invoice {number} overpaid by {credit:.2f} {currency}, kept as a credit")
+        print(
+            f"overpayment: invoice {number} overpaid by {credit:.2f} {currency}, kept as a credit"
+        )
     if not report.ok:
         raise CliError(report.summary())
     print(report.summary())
