@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,10 +65,15 @@ def _text(value: str, name: str, limit: int) -> str:
     return value
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_AMOUNT = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+
+
 def parse_date(value: str, name: str) -> date:
     """An ISO YYYY-MM-DD date, or a RowError naming the column."""
+    # fromisoformat alone also takes week dates and basic format (2026-W02-1, 20260105).
     try:
-        if len(value) != 10:
+        if not _ISO_DATE.fullmatch(value):
             raise ValueError
         return date.fromisoformat(value)
     except ValueError:
@@ -77,14 +82,12 @@ def parse_date(value: str, name: str) -> date:
 
 def parse_amount(value: str, name: str, *, positive: bool = True) -> Decimal:
     """A dot-decimal amount with at most four places, or a RowError naming the column."""
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite() or "," in value or "e" in value.lower():
+    # Decimal() alone also takes 1_000, 1e3, NaN and non-ASCII digits.
+    if not _AMOUNT.fullmatch(value):
         raise RowError(
             f"bad amount in {name}: {value!r} (expected digits with a dot, like 1234.50)"
         )
+    amount = Decimal(value)
     if amount.as_tuple().exponent < -MONEY_SCALE:  # type: ignore[operator]
         raise RowError(f"bad amount in {name}: {value!r} has more than {MONEY_SCALE} decimals")
     if positive and amount <= 0:

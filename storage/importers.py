@@ -211,7 +211,7 @@ async def _stage(
     counter = [0]
     reader = csv.reader(_lines(path, counter), strict=True)
     try:
-        header = [h.strip() for h in next(reader)]
+        header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
         report.errors.append(BadRow(1, "the file is empty (expected a header row)"))
         return []
@@ -226,19 +226,26 @@ async def _stage(
     width = len(header)
     batch: list[dict[str, Any]] = []
     while True:
+        # Errors name the line a record starts on; a quoted field may span lines.
+        line = reader.line_num + 1
         try:
             fields = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            report.errors.append(BadRow(reader.line_num, f"unreadable CSV: {exc}"))
+            report.rows += 1
+            report.errors.append(
+                BadRow(line, f"unreadable CSV record starting on this line: {exc}")
+            )
             continue
-        line = reader.line_num
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue  # blank line
         report.rows += 1
         if len(fields) != width:
             report.errors.append(BadRow(line, f"expected {width} fields, found {len(fields)}"))
+            continue
+        if any("\x00" in f for f in fields):
+            report.errors.append(BadRow(line, "contains a NUL character (a binary file?)"))
             continue
         try:
             values = parse(dict(zip(header, fields, strict=True)))
@@ -472,6 +479,7 @@ _deltas = Table(
     _staging_md,
     Column("invoice_id", Integer, primary_key=True),
     Column("delta", Money()),
+    Column("changes", Integer),
     prefixes=["TEMPORARY"],
 )
 
@@ -487,19 +495,21 @@ async def _merge_payments(
     await conn.run_sync(lambda sync: d.create(sync))
     try:
         # How much each invoice's open amount moves: new payments count in full, a
-        # payment seen again counts only by how much its amount changed.
+        # payment seen again counts only by how much its amount changed. `changes`
+        # also counts a corrected date, which can move the invoice's paid date.
         old = func.coalesce(p.c.amount, 0)
+        changed = p.c.id.is_(None) | (p.c.amount != s.c.amount) | (p.c.paid_at != s.c.paid_at)
         await conn.execute(
             insert(d).from_select(
-                ["invoice_id", "delta"],
-                select(i.c.id, func.sum(s.c.amount - old))
+                ["invoice_id", "delta", "changes"],
+                select(i.c.id, func.sum(s.c.amount - old), func.sum(case((changed, 1), else_=0)))
                 .join_from(s, i, i.c.number == s.c.invoice_number)
                 .outerjoin(p, and_(p.c.invoice_id == i.c.id, p.c.natural_key == s.c.natural_key))
                 .group_by(i.c.id),
             )
         )
         # The audit trail gets one event per payment that is new or changed.
-        changed = (
+        events = (
             select(
                 now,
                 literal("payment_recorded"),
@@ -511,11 +521,11 @@ async def _merge_payments(
             )
             .join_from(s, i, i.c.number == s.c.invoice_number)
             .outerjoin(p, and_(p.c.invoice_id == i.c.id, p.c.natural_key == s.c.natural_key))
-            .where((p.c.id.is_(None)) | (p.c.amount != s.c.amount) | (p.c.paid_at != s.c.paid_at))
+            .where(changed)
         )
         await conn.execute(
             insert(e).from_select(
-                ["at", "kind", "actor", "customer_id", "invoice_id", "reason", "data"], changed
+                ["at", "kind", "actor", "customer_id", "invoice_id", "reason", "data"], events
             )
         )
         upsert = _upsert_fn(conn)
@@ -543,7 +553,7 @@ async def _merge_payments(
         last_paid = select(func.max(p.c.paid_at)).where(p.c.invoice_id == i.c.id)
         await conn.execute(
             update(i)
-            .where(i.c.id.in_(select(d.c.invoice_id).where(d.c.delta != 0)))
+            .where(i.c.id.in_(select(d.c.invoice_id).where(d.c.changes > 0)))
             .values(
                 open_amount=new_open,
                 status=case(

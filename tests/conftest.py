@@ -85,8 +85,16 @@ def postgres_database() -> Iterator[str]:
         _run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _tables() -> str:
-    return ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+async def _empty(url: str) -> None:
+    # DELETE, children first, in one transaction: many times faster than TRUNCATE on
+    # small tables. Ids are not reset, so tests never assume them.
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(table.delete())
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -97,7 +105,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite+aiosqlite:///{path}"
     url: str = request.getfixturevalue("postgres_database")
-    _run(_admin(url, f"TRUNCATE {_tables()} RESTART IDENTITY CASCADE"))
+    _run(_empty(url))
     return url
 
 

@@ -11,8 +11,18 @@ import pytest
 from bot.cli import main
 from tests.bot.test_settings import ALL_VARS
 
-SPEC_COMMANDS = ["run", "worker", "demo", "tick", "import", "sequences", "preview", "kpi",
-                 "digest", "db"]
+SPEC_COMMANDS = [
+    "run",
+    "worker",
+    "demo",
+    "tick",
+    "import",
+    "sequences",
+    "preview",
+    "kpi",
+    "digest",
+    "db",
+]
 
 
 @pytest.fixture
@@ -67,7 +77,7 @@ def test_db_upgrade_on_postgresql(cli, empty_db_url):
 
 def test_import_before_upgrade_says_what_to_run(cli, tmp_path):
     csv = _write(tmp_path / "c.csv", "external_id,name\nC1,Acme\n")
-    code, out, err = cli("import", "customers", str(csv))
+    code, _, err = cli("import", "customers", str(csv))
     assert code == 1
     assert err.strip() == "arseq: the database has no ARSeq tables yet: run `arseq db upgrade`"
 
@@ -82,8 +92,12 @@ def test_import_success_prints_one_summary_line(cli, tmp_path, db_url):
 
 
 def test_a_bad_file_lists_every_bad_row_and_exits_1(cli, tmp_path, db_url):
-    cli("import", "customers", str(_write(tmp_path / "c.csv", "external_id,name\nC1,A\n")),
-        db_url=db_url)
+    cli(
+        "import",
+        "customers",
+        str(_write(tmp_path / "c.csv", "external_id,name\nC1,A\n")),
+        db_url=db_url,
+    )
     bad = _write(
         tmp_path / "i.csv",
         "number,customer_external_id,issue_date,due_date,amount\n"
@@ -102,15 +116,29 @@ def test_a_bad_file_lists_every_bad_row_and_exits_1(cli, tmp_path, db_url):
 
 def test_overpayment_is_reported_not_refused(cli, tmp_path, db_url):
     cli("db", "upgrade", db_url=db_url)
-    cli("import", "customers", str(_write(tmp_path / "c.csv", "external_id,name\nC1,A\n")),
-        db_url=db_url)
-    cli("import", "invoices", str(_write(
-        tmp_path / "i.csv",
-        "number,customer_external_id,issue_date,due_date,amount\nI1,C1,2026-01-01,2026-01-31,10\n",
-    )), db_url=db_url)
-    code, out, _ = cli("import", "payments", str(_write(
-        tmp_path / "p.csv", "invoice_number,paid_at,amount\nI1,2026-02-01,12.5\n"
-    )), db_url=db_url)
+    cli(
+        "import",
+        "customers",
+        str(_write(tmp_path / "c.csv", "external_id,name\nC1,A\n")),
+        db_url=db_url,
+    )
+    cli(
+        "import",
+        "invoices",
+        str(
+            _write(
+                tmp_path / "i.csv",
+                "number,customer_external_id,issue_date,due_date,amount\nI1,C1,2026-01-01,2026-01-31,10\n",
+            )
+        ),
+        db_url=db_url,
+    )
+    code, out, _ = cli(
+        "import",
+        "payments",
+        str(_write(tmp_path / "p.csv", "invoice_number,paid_at,amount\nI1,2026-02-01,12.5\n")),
+        db_url=db_url,
+    )
     assert code == 0
     assert "overpayment: invoice I1 overpaid by 2.50 USD, kept as a credit" in out
 
@@ -126,7 +154,7 @@ def test_overpayment_is_reported_not_refused(cli, tmp_path, db_url):
     ],
 )
 def test_bad_usage_exits_2_with_one_line(cli, args, fragment):
-    code, out, err = cli(*args)
+    code, _, err = cli(*args)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("arseq: ") and fragment in lines[0]
@@ -135,8 +163,13 @@ def test_bad_usage_exits_2_with_one_line(cli, args, fragment):
 @pytest.mark.parametrize(
     ("args", "issue"),
     [
-        (["run"], 5), (["worker"], 8), (["tick"], 3), (["sequences", "validate", "f.yml"], 3),
-        (["sequences", "load", "dir"], 3), (["preview", "s", "c"], 3), (["kpi"], 6),
+        (["run"], 5),
+        (["worker"], 8),
+        (["tick"], 3),
+        (["sequences", "validate", "f.yml"], 3),
+        (["sequences", "load", "dir"], 3),
+        (["preview", "s", "c"], 3),
+        (["kpi"], 6),
         (["digest"], 6),
     ],
 )
@@ -172,7 +205,10 @@ def test_console_script_runs_demo_as_installed(tmp_path):
     script = Path(sys.executable).with_name("arseq")
     done = subprocess.run(
         [str(script), "demo", "--db", str(tmp_path / "demo.db"), "--seed", "1"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "customers: imported" in done.stdout and "Open receivables" in done.stdout

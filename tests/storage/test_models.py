@@ -253,8 +253,10 @@ async def test_daily_claim_is_one_row_per_job_and_day(engine):
 
 async def test_enum_columns_refuse_unknown_states(engine):
     async with engine.begin() as conn:
-        await conn.execute(
-            insert(Customer.__table__).values(
+        customer_id = await conn.scalar(
+            insert(Customer.__table__)
+            .returning(Customer.id)
+            .values(
                 external_id="C",
                 name="C",
                 timezone="UTC",
@@ -270,8 +272,9 @@ async def test_enum_columns_refuse_unknown_states(engine):
                 text(
                     "INSERT INTO contacts (customer_id, channel, address, is_primary, "
                     "created_at, updated_at) "
-                    "VALUES (1, 'fax', '123', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-                )
+                    "VALUES (:customer, 'fax', '123', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"customer": customer_id},
             )
 
 
