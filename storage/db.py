@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_CACHE_SIZE = -8_192  # KiB (negative: a size, not a page count)
 
 
 def is_sqlite(url: str) -> bool:
@@ -55,7 +56,14 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA cache_size = {SQLITE_CACHE_SIZE}")
         cursor.close()
+
+    @event.listens_for(sync_engine.pool, "checkin")
+    def _on_checkin(dbapi_conn: Any, _record: Any) -> None:
+        # A bulk import enlarges its connection's page cache; the pool gets it back as usual.
+        if dbapi_conn is not None:
+            dbapi_conn.cursor().execute(f"PRAGMA cache_size = {SQLITE_CACHE_SIZE}")
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
