@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import session_factory
+from storage.db import create_engine, session_factory
 from storage.models import (
     Base,
     Contact,
@@ -287,10 +287,12 @@ async def test_due_enrollments_have_their_index(engine):
     assert found["ix_enrollments_active_due"]["column_names"] == ["next_action_at"]
 
 
-async def test_sqlite_runs_in_wal_mode_with_foreign_keys(db_url, engine):
-    if not db_url.startswith("sqlite"):
-        pytest.skip("SQLite pragmas")
-    async with engine.connect() as conn:
-        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
-        assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
-        assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() >= 1000
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'pragmas.db'}")
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+            assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+            assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() >= 1000
+    finally:
+        await engine.dispose()
