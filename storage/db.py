@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -68,6 +69,18 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")
+
+
+async def take_write_lock(conn: AsyncConnection) -> None:
+    """On SQLite, make this transaction the writer now, before it reads anything.
+
+    A deferred SQLite transaction that reads, then writes after another connection
+    committed, fails at once on its stale snapshot (SQLITE_BUSY_SNAPSHOT) instead of
+    waiting. A write that changes nothing takes the lock (waiting up to the busy
+    timeout) while there is still no snapshot to go stale. PostgreSQL needs nothing.
+    """
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql("UPDATE daily_claims SET id = id WHERE 0")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import import_merge as merge
 from storage import import_staging as staging
+from storage.db import take_write_lock
 from storage.import_merge import IMPORT_CACHE_KIB
 from storage.import_report import BadRow, ImportFileError, ImportReport
 from storage.import_staging import KINDS, ProgressFn
@@ -57,6 +58,8 @@ async def import_csv(
             header = await staging.stage(conn, kind, path, report, progress)
             header_ok = not any(e.line == 1 for e in report.errors)
             if header_ok and report.rows:
+                # Staging only wrote temporary tables; the ledger is read from here on.
+                await take_write_lock(conn)
                 # Run even when some rows were bad: the user gets every problem at once.
                 await conn.run_sync(staging.index_keys, kind)
                 report.errors.extend(await staging.duplicates(conn, kind))

@@ -1,0 +1,87 @@
+"""An import beside a running service: another writer commits while the file is read."""
+
+import sqlite3
+from pathlib import Path
+
+from storage.db import create_engine
+from storage.import_staging import BATCH_ROWS
+from storage.importers import import_csv
+
+
+def _write(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+async def test_sqlite_import_survives_a_commit_by_another_writer(tmp_path, sqlite_template):
+    db = tmp_path / "shared.db"
+    db.write_bytes(sqlite_template.read_bytes())
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    try:
+        customers = _write(tmp_path / "c.csv", "external_id,name", ["C1,Acme"])
+        assert (await import_csv(engine, "customers", customers)).ok
+        rows = [f"I{n},C1,2026-01-01,2026-01-31,10" for n in range(BATCH_ROWS * 2 + 10)]
+        invoices = _write(
+            tmp_path / "i.csv", "number,customer_external_id,issue_date,due_date,amount", rows
+        )
+        writes = []
+
+        def other_writer(_chars: int, _rows: int) -> None:
+            # What `arseq run` does meanwhile: a short write transaction of its own.
+            with sqlite3.connect(db, timeout=10) as other:
+                other.execute(
+                    "INSERT INTO events (at, kind, data) VALUES ('2026-01-01 00:00:00', 'x', '{}')"
+                )
+            writes.append(1)
+
+        report = await import_csv(engine, "invoices", invoices, progress=other_writer)
+        assert report.ok and report.inserted == len(rows)
+        assert writes
+    finally:
+        await engine.dispose()
+    with sqlite3.connect(db) as check:
+        assert check.execute("SELECT count(*) FROM invoices").fetchone()[0] == len(rows)
+        assert check.execute("SELECT count(*) FROM events WHERE kind = 'x'").fetchone()[0] == len(
+            writes
+        )
+
+
+async def test_sqlite_import_holds_the_write_lock_from_checks_to_merge(
+    tmp_path, sqlite_template, monkeypatch
+):
+    """Regression: a commit between the checks (a read) and the merge (a write) used to be
+    able to leave the import on a stale snapshot (SQLITE_BUSY_SNAPSHOT)."""
+    from storage import import_staging
+
+    db = tmp_path / "shared.db"
+    db.write_bytes(sqlite_template.read_bytes())
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    outcomes = []
+    real_unknown = import_staging.unknown_references
+
+    async def references_then_other_writer(conn, kind):
+        found = await real_unknown(conn, kind)
+        try:
+            with sqlite3.connect(db, timeout=0.2) as other:
+                other.execute(
+                    "INSERT INTO events (at, kind, data) VALUES ('2026-01-01 00:00:00', 'x', '{}')"
+                )
+            outcomes.append("committed")
+        except sqlite3.OperationalError as exc:
+            outcomes.append(str(exc))
+        return found
+
+    try:
+        customers = _write(tmp_path / "c.csv", "external_id,name", ["C1,Acme"])
+        assert (await import_csv(engine, "customers", customers)).ok
+        monkeypatch.setattr(import_staging, "unknown_references", references_then_other_writer)
+        invoices = _write(
+            tmp_path / "i.csv",
+            "number,customer_external_id,issue_date,due_date,amount",
+            ["I1,C1,2026-01-01,2026-01-31,10"],
+        )
+        report = await import_csv(engine, "invoices", invoices)
+    finally:
+        await engine.dispose()
+    assert report.ok and report.inserted == 1
+    assert outcomes == ["database is locked"]
