@@ -21,6 +21,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from storage.db import open_engine
+from storage.import_rows import CUSTOMER_COLUMNS, INVOICE_COLUMNS, PAYMENT_COLUMNS
 from storage.importers import import_csv
 from storage.migrate import upgrade
 from storage.models import Customer, Invoice
@@ -76,32 +77,9 @@ def write_sample_ledger(folder: Path, *, seed: int, days: int, today: date) -> d
                 part = amount if rng.random() > 0.15 else (amount / 2).quantize(Decimal("0.01"))
                 payments.append([number, paid.isoformat(), f"{part}", f"PAY-{number}"])
     files = {
-        "customers": (
-            [
-                "external_id",
-                "name",
-                "email",
-                "timezone",
-                "country",
-                "language",
-                "owner_slack_id",
-                "telegram_username",
-            ],
-            customers,
-        ),
-        "invoices": (
-            [
-                "number",
-                "customer_external_id",
-                "issue_date",
-                "due_date",
-                "amount",
-                "currency",
-                "open_amount",
-            ],
-            invoices,
-        ),
-        "payments": (["invoice_number", "paid_at", "amount", "reference"], payments),
+        "customers": (CUSTOMER_COLUMNS.all, customers),
+        "invoices": (INVOICE_COLUMNS.all, invoices),
+        "payments": (PAYMENT_COLUMNS.all, payments),
     }
     paths = {}
     for kind, (header, data) in files.items():
