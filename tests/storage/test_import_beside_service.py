@@ -1,4 +1,4 @@
-"""An import beside a running service: another writer commits while the file is read."""
+"""An import beside a running service (another writer commits meanwhile), and its progress."""
 
 import sqlite3
 from pathlib import Path
@@ -85,3 +85,21 @@ async def test_sqlite_import_holds_the_write_lock_from_checks_to_merge(
         await engine.dispose()
     assert report.ok and report.inserted == 1
     assert outcomes == ["database is locked"]
+
+
+async def test_progress_reaches_the_end_of_the_file(tmp_path, sqlite_template):
+    db = tmp_path / "p.db"
+    db.write_bytes(sqlite_template.read_bytes())
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    rows = [f"C{n},Name {n}" for n in range(BATCH_ROWS * 2 + 3)]
+    path = _write(tmp_path / "c.csv", "external_id,name", rows)
+    seen: list[tuple[int, int]] = []
+    try:
+        report = await import_csv(
+            engine, "customers", path, progress=lambda c, r: seen.append((c, r))
+        )
+    finally:
+        await engine.dispose()
+    assert report.ok
+    assert seen == sorted(seen) and len(seen) >= 3
+    assert seen[-1] == (len(path.read_text(encoding="utf-8")), len(rows))
