@@ -103,3 +103,41 @@ async def test_progress_reaches_the_end_of_the_file(tmp_path, sqlite_template):
     assert report.ok
     assert seen == sorted(seen) and len(seen) >= 3
     assert seen[-1] == (len(path.read_text(encoding="utf-8")), len(rows))
+
+
+async def test_bulk_load_rebuilds_the_invoice_indexes(tmp_path, sqlite_template, monkeypatch):
+    """The SQLite bulk path drops secondary indexes for the merge and builds them again,
+    and the query planner uses the rebuilt ones."""
+    from sqlalchemy import inspect
+
+    from storage import import_merge
+
+    monkeypatch.setattr(import_merge, "BULK_MIN_ROWS", 1)
+    db = tmp_path / "bulk.db"
+    db.write_bytes(sqlite_template.read_bytes())
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+
+    async def index_names() -> set[str]:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda sync: {ix["name"] for ix in inspect(sync).get_indexes("invoices")}
+            )
+
+    try:
+        before = await index_names()
+        assert {"ix_invoices_customer_id", "ix_invoices_status_due_date"} <= before
+        assert (await import_csv(engine, "customers", _write(tmp_path / "c.csv",
+                "external_id,name", ["C1,Acme"]))).ok  # fmt: skip
+        header = "number,customer_external_id,issue_date,due_date,amount"
+        good = _write(
+            tmp_path / "i.csv", header, [f"I{n},C1,2026-01-01,2026-01-31,5" for n in range(50)]
+        )
+        assert (await import_csv(engine, "invoices", good)).inserted == 50
+        assert await index_names() == before
+        async with engine.connect() as conn:
+            plan = (await conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM invoices WHERE customer_id = 1"
+            )).all()  # fmt: skip
+        assert "ix_invoices_customer_id" in str(plan)
+    finally:
+        await engine.dispose()
