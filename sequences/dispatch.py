@@ -1,0 +1,306 @@
+"""Dispatch: claim due outbox rows, check them again, send them, record what happened.
+
+Each claimed row carries a lease; a worker that dies mid-batch leaves rows that are
+claimed again once the lease runs out, so a touch is sent at most once more in that
+case and never lost. Temporary failures are retried with exponential backoff (or the
+provider's Retry-After, whichever is later); permanent ones mark the contact, fall
+back to the customer's next channel, and then to a collector task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from sequences.channels import (
+    Channel,
+    OutgoingMessage,
+    PermanentFailure,
+    SendResult,
+    TemporaryFailure,
+)
+from storage.models import (
+    Contact,
+    ContactChannel,
+    Customer,
+    Event,
+    OutboxMessage,
+    OutboxState,
+    Sequence,
+    Task,
+)
+from storage.queries import claim_outbox, touch_block_reason
+
+CUSTOMER_MESSAGE = "customer_message"
+# The other channel to try when one is dead for a customer.
+FALLBACK = {"email": "telegram", "telegram": "email"}
+
+
+@dataclass(frozen=True)
+class DispatchPolicy:
+    """How hard dispatch tries, and how long a claim lasts."""
+
+    batch: int = 100
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 8
+    backoff_base: timedelta = timedelta(minutes=1)
+    backoff_cap: timedelta = timedelta(hours=2)
+    promise_grace: timedelta = timedelta(days=3)
+
+    def backoff(self, attempts: int, retry_after: float | None) -> timedelta:
+        """The wait before the next attempt: doubling per attempt, at least Retry-After."""
+        wait = min(self.backoff_base * 2 ** max(attempts - 1, 0), self.backoff_cap)
+        if retry_after is not None:
+            wait = max(wait, timedelta(seconds=retry_after))
+        return wait
+
+
+@dataclass
+class DispatchReport:
+    """What one dispatch pass did."""
+
+    sent: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    retried: int = 0
+    failed: int = 0
+    fallbacks: int = 0
+    tasks: int = 0
+
+    @property
+    def claimed(self) -> int:
+        return self.sent + sum(self.skipped.values()) + self.retried + self.failed
+
+
+async def dispatch_once(
+    engine: AsyncEngine,
+    channels: Mapping[str, Channel],
+    *,
+    now: datetime,
+    worker: str,
+    policy: DispatchPolicy | None = None,
+) -> DispatchReport:
+    """Claim one batch of due rows and settle each: sent, skipped, retried or failed."""
+    policy = policy or DispatchPolicy()
+    report = DispatchReport()
+    async with engine.begin() as conn:
+        rows = await claim_outbox(
+            conn, now=now, worker=worker, limit=policy.batch, lease=policy.lease
+        )
+    for row in rows:
+        await _settle(engine, channels, row, now=now, policy=policy, report=report)
+    return report
+
+
+async def _settle(
+    engine: AsyncEngine,
+    channels: Mapping[str, Channel],
+    row: Row,
+    *,
+    now: datetime,
+    policy: DispatchPolicy,
+    report: DispatchReport,
+) -> None:
+    async with engine.connect() as conn:
+        reason, address = await _recheck(conn, row, now=now, policy=policy)
+    if reason is not None:
+        async with engine.begin() as conn:
+            await _finish(conn, row, OutboxState.SKIPPED, now=now, skip_reason=reason)
+            await _event(conn, row, "message_skipped", now, reason=reason)
+        report.skipped[reason] = report.skipped.get(reason, 0) + 1
+        return
+    channel = channels.get(row.channel)
+    try:
+        if channel is None:
+            raise PermanentFailure(f"channel {row.channel} is not configured", contact_dead=False)
+        result = await channel.send(_outgoing(row, address))
+    except TemporaryFailure as exc:
+        if row.attempts < policy.max_attempts:
+            async with engine.begin() as conn:
+                await _retry_later(
+                    conn, row, now, policy.backoff(row.attempts, exc.retry_after), exc
+                )
+            report.retried += 1
+            return
+        await _fail(engine, row, now, PermanentFailure(str(exc), contact_dead=False), report)
+        return
+    except PermanentFailure as exc:
+        await _fail(engine, row, now, exc, report)
+        return
+    async with engine.begin() as conn:
+        await _sent(conn, row, now, result)
+    report.sent += 1
+
+
+async def _recheck(
+    conn: AsyncConnection, row: Row, *, now: datetime, policy: DispatchPolicy
+) -> tuple[str | None, str | None]:
+    """(why not to send, the address to send to)."""
+    if row.kind != CUSTOMER_MESSAGE:
+        return None, row.payload.get("address")
+    contact = None
+    if row.contact_id is not None:
+        contact = (
+            await conn.execute(select(Contact.__table__).where(Contact.id == row.contact_id))
+        ).first()
+        if contact is not None and contact.opted_out_at is not None:
+            return "opted_out", None
+    sequence_name = None
+    if row.sequence_id is not None:
+        sequence_name = await conn.scalar(
+            select(Sequence.name).where(Sequence.id == row.sequence_id)
+        )
+    reason = await touch_block_reason(
+        conn,
+        customer_id=row.customer_id,
+        invoice_ids=list(row.invoice_ids or []),
+        sequence_name=sequence_name,
+        now=now,
+        promise_grace=policy.promise_grace,
+    )
+    return reason, contact.address if contact is not None else row.payload.get("address")
+
+
+def _outgoing(row: Row, address: str | None) -> OutgoingMessage:
+    return OutgoingMessage(
+        outbox_id=row.id,
+        idempotency_key=row.idempotency_key,
+        channel=row.channel,
+        kind=row.kind,
+        address=address,
+        subject=row.subject,
+        body=row.body,
+        scheduled_for=row.scheduled_for,
+        payload=dict(row.payload or {}),
+    )
+
+
+async def _finish(
+    conn: AsyncConnection, row: Row, state: OutboxState, *, now: datetime, **values: Any
+) -> None:
+    o = OutboxMessage.__table__
+    # Only the claimant may settle the row: a worker whose lease ran out and whose row
+    # was claimed again by another must not overwrite that worker's outcome.
+    await conn.execute(
+        update(o)
+        .where(o.c.id == row.id, o.c.claimed_by == row.claimed_by, o.c.attempts == row.attempts)
+        .values(state=state, lease_until=None, **values)
+    )
+
+
+async def _event(conn: AsyncConnection, row: Row, kind: str, now: datetime, **data: Any) -> None:
+    await conn.execute(
+        insert(Event.__table__).values(
+            at=now,
+            kind=kind,
+            actor=row.claimed_by,
+            customer_id=row.customer_id,
+            enrollment_id=row.enrollment_id,
+            outbox_id=row.id,
+            reason=data.pop("reason", None),
+            data={"channel": row.channel, "attempt": row.attempts, **data},
+        )
+    )
+
+
+async def _sent(conn: AsyncConnection, row: Row, now: datetime, result: SendResult) -> None:
+    await _finish(
+        conn, row, OutboxState.SENT, now=now, sent_at=now,
+        provider_message_id=result.provider_message_id, last_error=None,
+    )  # fmt: skip
+    await _event(conn, row, "message_sent", now, provider_message_id=result.provider_message_id)
+
+
+async def _retry_later(
+    conn: AsyncConnection, row: Row, now: datetime, wait: timedelta, exc: Exception
+) -> None:
+    await _finish(
+        conn, row, OutboxState.PENDING, now=now, next_attempt_at=now + wait, last_error=str(exc)
+    )
+    await _event(conn, row, "message_retry", now, reason=str(exc), wait_s=wait.total_seconds())
+
+
+async def _fail(
+    engine: AsyncEngine, row: Row, now: datetime, exc: PermanentFailure, report: DispatchReport
+) -> None:
+    """Record the failure, mark a dead contact, then fall back: next channel, else a task."""
+    async with engine.begin() as conn:
+        await _finish(conn, row, OutboxState.FAILED, now=now, last_error=str(exc))
+        await _event(conn, row, "message_failed", now, reason=str(exc))
+        report.failed += 1
+        if row.kind != CUSTOMER_MESSAGE:
+            return
+        if exc.contact_dead and row.contact_id is not None:
+            c = Contact.__table__
+            await conn.execute(
+                update(c)
+                .where(c.c.id == row.contact_id, c.c.unreachable_at.is_(None))
+                .values(unreachable_at=now, unreachable_reason=str(exc)[:255], updated_at=now)
+            )
+        if await _fallback_message(conn, row, now):
+            report.fallbacks += 1
+        elif await _fallback_task(conn, row, now, str(exc)):
+            report.tasks += 1
+
+
+async def _fallback_message(conn: AsyncConnection, row: Row, now: datetime) -> bool:
+    """Queue the same message on the customer's other channel, if it has a live contact."""
+    other = FALLBACK.get(row.channel)
+    if other is None:
+        return False
+    c = Contact.__table__
+    contact = (
+        await conn.execute(
+            select(c.c.id, c.c.address)
+            .where(
+                c.c.customer_id == row.customer_id,
+                c.c.channel == ContactChannel(other),
+                c.c.opted_out_at.is_(None),
+                c.c.unreachable_at.is_(None),
+            )
+            .order_by(c.c.is_primary.desc(), c.c.id)
+            .limit(1)
+        )
+    ).first()
+    if contact is None:
+        return False
+    o = OutboxMessage.__table__
+    key = f"{row.idempotency_key}:fallback:{other}"
+    if await conn.scalar(select(o.c.id).where(o.c.idempotency_key == key)):
+        return True
+    await conn.execute(
+        insert(o).values(
+            idempotency_key=key, channel=other, kind=row.kind, customer_id=row.customer_id,
+            contact_id=contact.id, enrollment_id=row.enrollment_id, sequence_id=row.sequence_id,
+            step_index=row.step_index, variant=row.variant, invoice_ids=row.invoice_ids,
+            subject=row.subject, body=row.body, payload=row.payload,
+            scheduled_for=row.scheduled_for, state=OutboxState.PENDING, attempts=0,
+            next_attempt_at=now, created_at=now,
+        )
+    )  # fmt: skip
+    await _event(conn, row, "message_fallback", now, to_channel=other)
+    return True
+
+
+async def _fallback_task(conn: AsyncConnection, row: Row, now: datetime, reason: str) -> bool:
+    """No channel left: a collector task to reach the customer by hand."""
+    t = Task.__table__
+    key = f"{row.idempotency_key}:unreachable"
+    if await conn.scalar(select(t.c.id).where(t.c.idempotency_key == key)):
+        return False
+    owner = await conn.scalar(select(Customer.owner_slack_id).where(Customer.id == row.customer_id))
+    await conn.execute(
+        insert(t).values(
+            idempotency_key=key, kind="unreachable", customer_id=row.customer_id,
+            enrollment_id=row.enrollment_id,
+            title="Reach the customer by hand: no channel could deliver the reminder",
+            body=f"{row.channel} failed: {reason}\n\n{row.subject or ''}\n{row.body}",
+            assignee_slack_id=owner, due_at=now, created_at=now,
+        )
+    )  # fmt: skip
+    return True
