@@ -25,15 +25,14 @@ from sequences.channels import (
     SendResult,
     TemporaryFailure,
 )
+from sequences.ledger import add_task
 from storage.models import (
     Contact,
     ContactChannel,
-    Customer,
     Event,
     OutboxMessage,
     OutboxState,
     Sequence,
-    Task,
 )
 from storage.queries import claim_outbox, touch_block_reason
 
@@ -289,18 +288,9 @@ async def _fallback_message(conn: AsyncConnection, row: Row, now: datetime) -> b
 
 async def _fallback_task(conn: AsyncConnection, row: Row, now: datetime, reason: str) -> bool:
     """No channel left: a collector task to reach the customer by hand."""
-    t = Task.__table__
-    key = f"{row.idempotency_key}:unreachable"
-    if await conn.scalar(select(t.c.id).where(t.c.idempotency_key == key)):
-        return False
-    owner = await conn.scalar(select(Customer.owner_slack_id).where(Customer.id == row.customer_id))
-    await conn.execute(
-        insert(t).values(
-            idempotency_key=key, kind="unreachable", customer_id=row.customer_id,
-            enrollment_id=row.enrollment_id,
-            title="Reach the customer by hand: no channel could deliver the reminder",
-            body=f"{row.channel} failed: {reason}\n\n{row.subject or ''}\n{row.body}",
-            assignee_slack_id=owner, due_at=now, created_at=now,
-        )
+    return await add_task(
+        conn, kind="unreachable", customer_id=row.customer_id, now=now,
+        key=f"{row.idempotency_key}:unreachable", enrollment_id=row.enrollment_id,
+        title="Reach the customer by hand: no channel could deliver the reminder",
+        body=f"{row.channel} failed: {reason}\n\n{row.subject or ''}\n{row.body}",
     )  # fmt: skip
-    return True

@@ -71,6 +71,8 @@ class Enrollment(Base):
     next_action_at: Mapped[datetime | None]
     paused_until: Mapped[datetime | None]
     pause_reason: Mapped[str | None] = mapped_column(String(255))
+    # A one-off message owed before the next step (e.g. "promise_broken").
+    notice: Mapped[str | None] = mapped_column(String(64))
     variant: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
