@@ -1,0 +1,276 @@
+"""Message templates: Jinja2 in a sandbox, money and dates in the customer's locale.
+
+A template NAME is a set of files in one directory: `NAME.subject.txt`, `NAME.body.txt`
+(plain text, for email and Telegram) and optionally `NAME.body.html`. Directories are
+searched in order (a definition's own `templates/` first, then the built-in library);
+every part of one template comes from the first directory that holds its `body.txt`.
+Files starting with `_` are partials for `{% include %}` / `{% extends %}`.
+
+Variables: `customer` (name, language, country, ...), `contact` (name, address or None),
+`invoices` (number, amount, open_amount, currency, issue_date, due_date, days_overdue),
+`total` (open amount per currency: {"EUR": Decimal(...)}), `pay_url` (or None),
+`collector` (name, email or None), `checklist` (onboarding: item, done) and `locale`
+(from the customer's language and country unless given).
+Filters: `money`, `date`, `numbers` (the invoices' numbers, comma separated).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.languages import get_official_languages
+from babel.numbers import format_currency, get_currency_precision
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    nodes,
+    pass_context,
+    select_autoescape,
+)
+from jinja2 import TemplateError as JinjaError
+from jinja2.exceptions import SecurityError, TemplateSyntaxError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+LIBRARY_TEMPLATES = Path(__file__).parent / "library" / "templates"
+DEFAULT_LOCALE = "en_US"
+VARIABLES = (
+    *("customer", "contact", "invoices", "total", "pay_url", "collector", "checklist"),
+    "locale",
+)
+_DEFAULTS: dict[str, Any] = {
+    "contact": None,
+    "invoices": (),
+    "total": {},
+    "pay_url": None,
+    "collector": None,
+    "checklist": (),
+}
+_IMPLICIT = {"loop", "self", "super", "caller", "varargs", "kwargs"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong in a definition or template, at a 1-based line of `source`."""
+
+    line: int
+    message: str
+    hint: str = ""
+    source: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.source else f"line {self.line}"
+        return f"{where}: {self.message}" + (f" ({self.hint})" if self.hint else "")
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """A rendered template: one-line subject, plain text, and HTML when the template has it."""
+
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class TemplateError(Exception):
+    """A template could not be found, compiled or rendered."""
+
+
+class SandboxViolation(TemplateError):
+    """A template tried to reach outside the sandbox (private attributes, internals)."""
+
+
+def _field(obj: object, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def customer_locale(customer: object) -> str:
+    """The babel locale for a customer's language and country; `en_US` when unknown."""
+    language, country = _field(customer, "language"), _field(customer, "country")
+    country = str(country).upper() if country else ""
+    candidates: list[str] = []
+    if language:
+        lang = str(language).replace("-", "_")
+        if country and "_" not in lang:
+            candidates.append(f"{lang}_{country}")
+        candidates.append(lang)
+    elif country:
+        candidates += [f"{lg}_{country}" for lg in get_official_languages(country, de_facto=True)]
+    for candidate in candidates:
+        try:
+            return str(Locale.parse(candidate))
+        except (ValueError, UnknownLocaleError):
+            continue
+    return DEFAULT_LOCALE
+
+
+def money(amount: object, currency: str | None = None, locale: str = DEFAULT_LOCALE) -> str:
+    """Format a Decimal (or a {currency: amount} mapping) as money; floats are refused."""
+    if isinstance(amount, Mapping):
+        return " + ".join(money(value, cur, locale) for cur, value in amount.items())
+    if isinstance(amount, float | bool) or not isinstance(amount, Decimal | int | str):
+        raise TypeError(f"money needs a Decimal amount, not {type(amount).__name__}")
+    if not currency:
+        raise ValueError("money needs a currency, e.g. amount | money('EUR')")
+    quantum = Decimal(1).scaleb(-get_currency_precision(currency))
+    value = Decimal(amount).quantize(quantum, rounding=ROUND_HALF_UP)
+    return format_currency(value, currency, locale=locale)
+
+
+@pass_context
+def _money_filter(
+    ctx: Context, amount: object, currency: str | None = None, locale: str | None = None
+) -> str:
+    return money(amount, currency, locale or ctx.get("locale") or DEFAULT_LOCALE)
+
+
+@pass_context
+def _date_filter(
+    ctx: Context, value: date, style: str = "medium", locale: str | None = None
+) -> str:
+    return format_date(value, format=style, locale=locale or ctx.get("locale") or DEFAULT_LOCALE)
+
+
+def _numbers_filter(invoices: Iterable[object]) -> str:
+    return ", ".join(str(_field(invoice, "number")) for invoice in invoices)
+
+
+def locate(name: str, dirs: Iterable[Path]) -> Path | None:
+    """The first directory holding template `name` (its `NAME.body.txt`), if any."""
+    return next((d for d in dirs if (d / f"{name}.body.txt").is_file()), None)
+
+
+def available(dirs: Iterable[Path]) -> list[str]:
+    """Names of the message templates found in `dirs`."""
+    found = {p.name.removesuffix(".body.txt") for d in dirs for p in d.glob("*.body.txt")}
+    return sorted(name for name in found if not name.startswith("_"))
+
+
+def template_dirs_for(definition: Path | None) -> tuple[Path, ...]:
+    """The template search path for a definition file: its `templates/`, then the library."""
+    dirs = [definition.parent / "templates"] if definition else []
+    return tuple(dict.fromkeys(d.resolve() for d in [*dirs, LIBRARY_TEMPLATES]))
+
+
+class _Loader(FileSystemLoader):
+    """FileSystemLoader, except that all parts of a template come from one directory."""
+
+    def get_source(self, environment: Any, template: str) -> Any:
+        owner = locate(template.split(".", 1)[0], [Path(p) for p in self.searchpath])
+        if owner is not None:
+            return FileSystemLoader(owner).get_source(environment, template)
+        return super().get_source(environment, template)
+
+
+@lru_cache(maxsize=32)
+def _environment(dirs: tuple[Path, ...]) -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(
+        loader=_Loader(list(dirs)),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(money=_money_filter, date=_date_filter, numbers=_numbers_filter)
+    return env
+
+
+def environment(template_dirs: Iterable[Path] | None = None) -> ImmutableSandboxedEnvironment:
+    """The sandboxed environment over `template_dirs` (default: the built-in library)."""
+    return _environment(tuple(template_dirs or (LIBRARY_TEMPLATES,)))
+
+
+def _close(name: str, choices: Iterable[str]) -> str:
+    match = difflib.get_close_matches(name, list(choices), n=1)
+    return f"did you mean '{match[0]}'?" if match else ""
+
+
+def compile_check(source: str, *, variables: Iterable[str] | None = VARIABLES) -> Problem | None:
+    """The first reason `source` would be refused, at its line: syntax, unknown filter,
+    an attribute outside the sandbox, or (unless `variables` is None) an unknown variable."""
+    env = environment()
+    try:
+        env.compile(source)
+        tree = env.parse(source)
+    except TemplateSyntaxError as exc:
+        unknown = re.search(r"No (?:filter|test) named '(\w+)'", exc.message or "")
+        hint = _close(unknown.group(1), env.filters) if unknown else ""
+        return Problem(exc.lineno, exc.message or "syntax error", hint)
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if isinstance(attr, str) and (attr.startswith("_") or attr == "mro"):
+            return Problem(node.lineno, f"'{attr}' is not allowed in a template", "sandbox")
+    if variables is None:
+        return None
+    names = list(tree.find_all(nodes.Name))
+    known = {*variables, *_IMPLICIT, *env.globals, *(n.name for n in names if n.ctx != "load")}
+    for name in names:
+        if name.name not in known:
+            hint = _close(name.name, variables) or f"known: {', '.join(variables)}"
+            return Problem(name.lineno, f"unknown variable '{name.name}'", hint)
+    return None
+
+
+@contextmanager
+def _rendering(what: str) -> Iterator[None]:
+    try:
+        yield
+    except SecurityError as exc:
+        raise SandboxViolation(f"{what} tried to reach outside the sandbox: {exc}") from exc
+    except TemplateNotFound as exc:
+        raise TemplateError(f"{what}: template file {exc.name} not found") from exc
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"{what}, line {exc.lineno}: {exc.message}") from exc
+    except (JinjaError, TypeError, ValueError, ArithmeticError) as exc:
+        raise TemplateError(f"{what}: {exc}") from exc
+
+
+def _context(context: Mapping[str, Any]) -> dict[str, Any]:
+    ctx = {**_DEFAULTS, **context}
+    if not ctx.get("locale"):
+        ctx["locale"] = customer_locale(ctx.get("customer"))
+    return ctx
+
+
+def render(
+    template_name: str,
+    context: Mapping[str, Any],
+    template_dirs: Iterable[Path] | None = None,
+) -> RenderedMessage:
+    """Render template `template_name` (subject, text, optional HTML) with `context`."""
+    dirs = tuple(template_dirs or (LIBRARY_TEMPLATES,))
+    env, ctx = _environment(dirs), _context(context)
+    owner = locate(template_name, dirs)
+    if owner is None:
+        raise TemplateError(f"template '{template_name}' not found in {', '.join(map(str, dirs))}")
+    with _rendering(f"template '{template_name}'"):
+        subject = env.get_template(f"{template_name}.subject.txt").render(ctx)
+        text = env.get_template(f"{template_name}.body.txt").render(ctx)
+        has_html = (owner / f"{template_name}.body.html").is_file()
+        html = env.get_template(f"{template_name}.body.html").render(ctx) if has_html else None
+    return RenderedMessage(" ".join(subject.split()), text.strip() + "\n", html)
+
+
+def render_text(source: str, context: Mapping[str, Any], what: str = "inline template") -> str:
+    """Render a template string (a task, an inline subject or body) as plain text."""
+    with _rendering(what):
+        return environment().from_string(source).render(_context(context))
+
+
+def render_inline(subject: str | None, body: str, context: Mapping[str, Any]) -> RenderedMessage:
+    """Render a step's inline `subject:` and `body:` (plain text, no HTML part)."""
+    title = render_text(subject or "", context, "inline subject")
+    return RenderedMessage(" ".join(title.split()), render_text(body, context).strip() + "\n")
