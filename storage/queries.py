@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import String, and_, cast, exists, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import (
+    Customer,
     Dispute,
     DisputeStatus,
+    Enrollment,
+    EnrollmentState,
+    Event,
     Invoice,
     InvoiceStatus,
     OutboxMessage,
@@ -21,6 +26,8 @@ from storage.models import (
     Promise,
     PromiseStatus,
 )
+from storage.models import Sequence as SequenceRow
+from storage.types import UTCDateTime
 
 
 async def claim_outbox(
@@ -105,3 +112,146 @@ async def touch_block_reason(
     if await conn.scalar(select(paused)):
         return "paused"
     return None
+
+
+async def wake_paused_enrollments(conn: AsyncConnection, *, now: datetime) -> int:
+    """Enrollments whose pause has run out become active and due now."""
+    e = Enrollment.__table__
+    done = await conn.execute(
+        update(e)
+        .where(e.c.state == EnrollmentState.PAUSED, e.c.paused_until <= now)
+        .values(
+            state=EnrollmentState.ACTIVE, paused_until=None, pause_reason=None, next_action_at=now
+        )
+    )
+    return done.rowcount or 0
+
+
+async def enroll_new_targets(
+    conn: AsyncConnection,
+    *,
+    sequence_id: int,
+    sequence_name: str,
+    trigger: str,
+    now: datetime,
+    since: datetime,
+    min_balance: Decimal,
+    exclude_tag: str | None,
+) -> int:
+    """Start a sequence for every target its trigger names that has never run it.
+
+    Set-based: one INSERT ... SELECT ... WHERE NOT EXISTS. Autopay customers, customers
+    tagged `exclude_tag` and invoices under `min_balance` are left out. The enrollment
+    is due at once; the planner then works out its real time.
+    """
+    e, s = Enrollment.__table__, SequenceRow.__table__
+    c, i, d = Customer.__table__, Invoice.__table__, Dispute.__table__
+    runs_it = select(e.c.id).join(s, s.c.id == e.c.sequence_id).where(s.c.name == sequence_name)
+    eligible = [c.c.autopay.is_(False)]
+    if exclude_tag:
+        eligible.append(~cast(c.c.tags, String).contains(f'"{exclude_tag}"'))
+    common = {"sequence_id": literal(sequence_id), "state": literal("active"),
+              "current_step": literal(0), "repeat_count": literal(0),
+              "next_action_at": literal(now, UTCDateTime()),
+              "started_at": literal(now, UTCDateTime())}  # fmt: skip
+    today = now.date()
+    if trigger in ("invoice_created", "invoice_overdue"):
+        open_dispute = exists().where(
+            d.c.invoice_id == i.c.id, d.c.status != DisputeStatus.RESOLVED
+        )
+        timing_rule = (
+            i.c.due_date >= today if trigger == "invoice_created" else i.c.due_date < today
+        )
+        query = (
+            select(
+                literal("invoice").label("target_type"),
+                i.c.customer_id,
+                i.c.id.label("invoice_id"),
+                *(v.label(k) for k, v in common.items()),
+            )
+            .join(c, c.c.id == i.c.customer_id)
+            .where(i.c.status == InvoiceStatus.OPEN, i.c.open_amount > 0, timing_rule)
+            .where(i.c.open_amount >= min_balance, ~open_dispute, *eligible)
+            .where(~exists(runs_it.where(e.c.invoice_id == i.c.id)))
+        )
+        columns = ["target_type", "customer_id", "invoice_id", *common]
+    elif trigger == "customer_created":
+        query = (
+            select(
+                literal("customer").label("target_type"),
+                c.c.id.label("customer_id"),
+                *(v.label(k) for k, v in common.items()),
+            )
+            .where(c.c.created_at >= since, *eligible)
+            .where(~exists(runs_it.where(e.c.customer_id == c.c.id, e.c.target_type == "customer")))
+        )
+        columns = ["target_type", "customer_id", *common]
+    elif trigger == "dispute_opened":
+        query = (
+            select(
+                literal("dispute").label("target_type"),
+                d.c.customer_id,
+                d.c.invoice_id,
+                d.c.id.label("dispute_id"),
+                *(v.label(k) for k, v in common.items()),
+            )
+            .where(d.c.status != DisputeStatus.RESOLVED)
+            .where(~exists(runs_it.where(e.c.dispute_id == d.c.id)))
+        )
+        columns = ["target_type", "customer_id", "invoice_id", "dispute_id", *common]
+    else:
+        return 0  # manual: started by a person, never by the tick
+    done = await conn.execute(insert(e).from_select(columns, query))
+    return done.rowcount or 0
+
+
+async def claim_due_enrollments(
+    conn: AsyncConnection, *, now: datetime, limit: int
+) -> Sequence[Row]:
+    """Active enrollments due at `now`, oldest first: only these are read (the index)."""
+    e = Enrollment.__table__
+    query = (
+        select(e)
+        .where(e.c.state == EnrollmentState.ACTIVE, e.c.next_action_at <= now)
+        .order_by(e.c.next_action_at, e.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return (await conn.execute(query)).all()
+
+
+async def last_customer_messages(
+    conn: AsyncConnection, customer_ids: set[int]
+) -> dict[int, datetime]:
+    """When each customer was last sent (or is about to be sent) a message."""
+    o = OutboxMessage.__table__
+    rows = await conn.execute(
+        select(o.c.customer_id, func.max(o.c.scheduled_for))
+        .where(o.c.customer_id.in_(customer_ids), o.c.kind == "customer_message")
+        .where(o.c.state.not_in([OutboxState.SKIPPED, OutboxState.FAILED]))
+        .group_by(o.c.customer_id)
+    )
+    return {cid: at for cid, at in rows}
+
+
+async def last_replies(conn: AsyncConnection, customer_ids: set[int]) -> dict[int, datetime]:
+    """When each customer last answered (a `replied` event)."""
+    ev = Event.__table__
+    rows = await conn.execute(
+        select(ev.c.customer_id, func.max(ev.c.at))
+        .where(ev.c.customer_id.in_(customer_ids), ev.c.kind == "replied")
+        .group_by(ev.c.customer_id)
+    )
+    return {cid: at for cid, at in rows}
+
+
+async def disputed_invoices(conn: AsyncConnection, invoice_ids: set[int]) -> set[int]:
+    """Which of these invoices have a dispute that is not resolved."""
+    d = Dispute.__table__
+    rows = await conn.execute(
+        select(d.c.invoice_id).where(
+            d.c.invoice_id.in_(invoice_ids), d.c.status != DisputeStatus.RESOLVED
+        )
+    )
+    return set(rows.scalars())
