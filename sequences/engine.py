@@ -222,13 +222,17 @@ async def _run_batch(
         elif isinstance(decision, Wait):
             await _move(conn, row, next_action_at=decision.until)
             report.waited += 1
-        elif isinstance(decision, Notice) or decision.step.send is not None:
+        elif isinstance(decision, Notice):
             sends[row.customer_id].append(_Send(row, decision, stored))
         else:
-            await _team_action(conn, row, decision, stored, batch, now)
-            await _advance(conn, row, decision, now)
-            report.tasks += 1
-            report.skipped_positions += decision.skipped
+            team = decision.team if decision.step.send else (*decision.team, decision.position)
+            for position in team:
+                await _team_action(conn, row, position, stored, batch, now)
+            report.tasks += len(team)
+            if decision.step.send is not None:
+                sends[row.customer_id].append(_Send(row, decision, stored))
+            else:
+                await _advance(conn, row, decision, now)
     for customer_id, group in sends.items():
         await _send_group(conn, customer_id, group, batch, now=now, config=config, report=report)
 
@@ -280,19 +284,25 @@ def _context(
 
 
 async def _team_action(
-    conn: AsyncConnection, row: Row, decision: Act, stored: Stored, batch: _Batch, now: datetime
+    conn: AsyncConnection,
+    row: Row,
+    position: tuple[int, int],
+    stored: Stored,
+    batch: _Batch,
+    now: datetime,
 ) -> None:
     """A task for the collector, or an escalation, as a task until Slack posts them."""
     customer = batch.customers[row.customer_id]
     invoices = [batch.invoices[row.invoice_id]] if row.invoice_id in batch.invoices else []
     context = _context(customer, invoices, None, None)
-    step_index, repeat = decision.position
+    step_index, repeat = position
+    step = stored.sequence.steps[step_index]
     key = f"enrollment:{row.id}:{step_index}:{repeat}"
-    if decision.step.task is not None:
-        title = render_text(decision.step.task, context, "task")
+    if step.task is not None:
+        title = render_text(step.task, context, "task")
         kind = "sequence_task"
     else:
-        targets = ", ".join(decision.step.escalate or ())
+        targets = ", ".join(step.escalate or ())
         title = f"Escalation ({targets}): {customer.name}"
         kind = "escalation"
     await ledger.add_task(

@@ -89,12 +89,18 @@ class Wait:
 
 @dataclass(frozen=True)
 class Act:
-    """Do the step at `position` now; then move to `next_position` (None: completed)."""
+    """Do the step at `position` now; then move to `next_position` (None: completed).
+
+    `team` lists the task and escalation positions that also fell due (after downtime
+    they are all done: they reach the team, not the customer); `skipped` counts the
+    customer messages passed over so that only the latest one is sent.
+    """
 
     position: Position
     step: Step
     next_position: Position | None
     next_at: datetime | None
+    team: tuple[Position, ...] = ()
     skipped: int = 0
 
 
@@ -207,14 +213,10 @@ def plan(
     due = timing.latest_due(starts, now)
     if due is None:
         return Wait(starts[0])
-    position = rest[due]
+    fallen_due = rest[: due + 1]
+    messages = [p for p in fallen_due if sequence.steps[p[0]].send is not None]
+    position = messages[-1] if messages else fallen_due[-1]
     step = sequence.steps[position[0]]
-    rest = order[order.index(current) :]
-    if dispute is not None and dispute.status != "open":
-        # Acknowledged: the escalation chain stops; the other steps go on.
-        rest = [p for p in rest if sequence.steps[p[0]].escalate is None]
-        if not rest:
-            return Exit("acknowledged")
     if step.send is not None:
         send_at = timing.next_send_time(now, customer.timezone, customer.country, window,
                                         preferred_hour)  # fmt: skip
@@ -226,7 +228,8 @@ def plan(
         step=step,
         next_position=following,
         next_at=starts[due + 1] if following else None,
-        skipped=due,
+        team=tuple(p for p in fallen_due if p != position and sequence.steps[p[0]].send is None),
+        skipped=max(len(messages) - 1, 0),
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sequences.channels import ConsoleChannel
 from sequences.dispatch import dispatch_once
 from sequences.engine import EngineConfig, TickReport, tick
-from storage.models import Contact, Customer, Enrollment, Invoice, OutboxMessage
+from storage.models import Contact, Customer, Enrollment, Invoice, OutboxMessage, Task
 
 
 def utc(*args: int) -> datetime:
@@ -64,7 +64,7 @@ async def add_invoice(
                     created_at=utc(2020, 1, 1),
                     updated_at=utc(2020, 1, 1),
                 )
-            )  # fmt: skip
+            )
         )
 
 
@@ -100,4 +100,10 @@ async def outbox(engine: AsyncEngine) -> list[Any]:
 async def enrollments(engine: AsyncEngine) -> list[Any]:
     async with engine.connect() as conn:
         table = Enrollment.__table__
+        return list((await conn.execute(select(table).order_by(table.c.id))).all())
+
+
+async def tasks(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        table = Task.__table__
         return list((await conn.execute(select(table).order_by(table.c.id))).all())

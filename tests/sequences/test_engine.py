@@ -10,6 +10,7 @@ from tests.sequences.engine_helpers import (
     add_invoice,
     enrollments,
     outbox,
+    tasks,
     utc,
 )
 
@@ -37,3 +38,86 @@ async def test_a_tick_run_twice_writes_nothing_new(engine):
     again = await clock.at(utc(2026, 2, 10, 10))
     assert (again.enrolled, again.messages, again.due) == (0, 0, 0)
     assert (await outbox(engine), await enrollments(engine)) == before
+
+
+async def _pay(engine, number: str, amount: str) -> None:
+    from decimal import Decimal
+
+    from sqlalchemy import update
+
+    from storage.models import Invoice
+
+    async with engine.begin() as conn:
+        table = Invoice.__table__
+        row = (await conn.execute(table.select().where(table.c.number == number))).one()
+        left = row.open_amount - Decimal(amount)
+        await conn.execute(
+            update(table)
+            .where(table.c.id == row.id)
+            .values(open_amount=left, status="paid" if left <= 0 else "open")
+        )
+
+
+async def test_a_paid_invoice_is_never_touched_again(engine):
+    customer = await add_customer(engine)
+    await add_invoice(engine, customer, "INV-1", issued=date(2026, 1, 5), due=date(2026, 2, 4))
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))  # gentle reminder
+    await _pay(engine, "INV-1", "100.00")
+    for day in range(6, 40):
+        await clock.at(utc(2026, 2, 1, 10) + timedelta(days=day))
+    assert len(clock.sent) == 1
+    [enrollment] = await enrollments(engine)
+    assert (enrollment.state, enrollment.exit_reason) == ("exited", "paid")
+
+
+async def test_a_part_payment_keeps_the_step(engine):
+    customer = await add_customer(engine)
+    await add_invoice(engine, customer, "INV-1", issued=date(2026, 1, 5), due=date(2026, 2, 4))
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))  # due+1d: gentle
+    await _pay(engine, "INV-1", "40.00")
+    await clock.at(utc(2026, 2, 11, 10))  # due+7d: firm, for what is left
+    gentle, firm = clock.sent
+    assert "$100.00" in gentle.body
+    assert "$60.00" in firm.body and "overdue" in firm.subject.lower() + firm.body.lower()
+    [enrollment] = await enrollments(engine)
+    assert (enrollment.state, enrollment.current_step) == ("active", 2)  # next: the call task
+
+
+async def test_catch_up_after_a_month_of_downtime_sends_one_message(engine):
+    customer = await add_customer(engine)
+    await add_invoice(engine, customer, "INV-1", issued=date(2026, 1, 5), due=date(2026, 2, 4))
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))
+    report = await clock.at(utc(2026, 3, 10, 10))  # a month later, several steps missed
+    assert report.messages == 1 and report.skipped_positions >= 2
+    assert len(clock.sent) == 2
+    assert "final" in clock.sent[-1].subject.lower() or "final" in clock.sent[-1].body.lower()
+    # What reaches the team is not a burst for the customer: the missed call task and
+    # the escalation are both there.
+    assert sorted(t.kind for t in await tasks(engine)) == ["escalation", "sequence_task"]
+
+
+async def test_the_frequency_cap_holds_a_second_sequence_back(engine):
+    customer = await add_customer(engine)
+    # INV-1 overdue (past-due sequence), INV-2 due in 3 days (invoicing reminder due-3d).
+    await add_invoice(engine, customer, "INV-1", issued=date(2026, 1, 9), due=date(2026, 2, 8))
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 9, 10))  # gentle for INV-1
+    await add_invoice(engine, customer, "INV-2", issued=date(2026, 2, 10), due=date(2026, 2, 13))
+    held = await clock.at(utc(2026, 2, 10, 10))  # delivery of INV-2 would be within 2 days
+    assert held.capped == 1 and len(clock.sent) == 1
+    await clock.at(utc(2026, 2, 11, 11))  # 49 hours later: allowed
+    assert len(clock.sent) == 2
+    assert clock.sent[1].scheduled_for - clock.sent[0].scheduled_for >= timedelta(days=2)
+
+
+async def test_a_message_waits_for_the_customers_window_in_their_time_zone(engine):
+    customer = await add_customer(engine, timezone="America/Los_Angeles", country="US")
+    await add_invoice(engine, customer, "INV-1", issued=date(2026, 1, 5), due=date(2026, 2, 4))
+    clock = Clock(engine)
+    early = await clock.at(utc(2026, 2, 5, 15))  # 07:00 in Los Angeles: before 09:00
+    assert early.messages == 0 and early.waited == 1
+    await clock.at(utc(2026, 2, 5, 17))  # 09:00 in Los Angeles
+    assert len(clock.sent) == 1
