@@ -149,11 +149,15 @@ async def _recheck(
         ).first()
         if contact is not None and contact.opted_out_at is not None:
             return "opted_out", None
-    sequence_name = None
+    sequence_name, kind = None, None
     if row.sequence_id is not None:
-        sequence_name = await conn.scalar(
-            select(Sequence.name).where(Sequence.id == row.sequence_id)
-        )
+        found = (
+            await conn.execute(
+                select(Sequence.name, Sequence.kind).where(Sequence.id == row.sequence_id)
+            )
+        ).first()
+        if found is not None:
+            sequence_name, kind = found
     reason = await touch_block_reason(
         conn,
         customer_id=row.customer_id,
@@ -161,6 +165,7 @@ async def _recheck(
         sequence_name=sequence_name,
         now=now,
         promise_grace=policy.promise_grace,
+        about_dispute=kind == "disputes",
     )
     return reason, contact.address if contact is not None else row.payload.get("address")
 

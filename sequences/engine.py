@@ -48,6 +48,7 @@ from storage.models import (
     OutboxState,
 )
 from storage.queries import (
+    active_pauses,
     claim_due_enrollments,
     disputed_invoices,
     enroll_new_targets,
@@ -57,6 +58,7 @@ from storage.queries import (
 )
 
 CUSTOMER_MESSAGE = "customer_message"
+INDEFINITE_PAUSE_RECHECK = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,11 @@ async def tick(
     async with engine.begin() as conn:
         await take_write_lock(conn)
         await ensure_library(conn, now=now)
-        report.woken = await wake_paused_enrollments(conn, now=now)
+        # Promises first: a broken one resumes its enrollments with a notice, which
+        # waking them merely because their pause ran out would not give.
         promises = await ledger.settle_promises(conn, now=now, grace=config.promise_grace)
         report.promises_kept, report.promises_broken = len(promises.kept), len(promises.broken)
+        report.woken = await wake_paused_enrollments(conn, now=now)
         for stored in await active_sequences(conn):
             report.enrolled += await enroll_new_targets(
                 conn, sequence_id=stored.id, sequence_name=stored.sequence.name,
@@ -136,9 +140,21 @@ class _Batch:
     contacts: dict[int, list[Row]]
     replies: dict[int, datetime]
     last_message: dict[int, datetime]
+    pauses: list[Row]
+
+    def paused_until(self, row: Row, sequence_name: str, now: datetime) -> datetime | None:
+        """When the pauses on this enrollment's target end (indefinite: a day from now)."""
+        ends = [
+            p.until or now + INDEFINITE_PAUSE_RECHECK
+            for p in self.pauses
+            if (p.scope == "customer" and p.customer_id == row.customer_id)
+            or (p.scope == "invoice" and row.invoice_id and p.invoice_id == row.invoice_id)
+            or (p.scope == "sequence" and p.sequence_name == sequence_name)
+        ]
+        return max(ends) if ends else None
 
 
-async def _load(conn: AsyncConnection, rows: list[Row]) -> _Batch:
+async def _load(conn: AsyncConnection, rows: list[Row], now: datetime) -> _Batch:
     customer_ids = {r.customer_id for r in rows}
     invoice_ids = {r.invoice_id for r in rows if r.invoice_id}
     dispute_ids = {r.dispute_id for r in rows if r.dispute_id}
@@ -170,14 +186,20 @@ async def _load(conn: AsyncConnection, rows: list[Row]) -> _Batch:
     ).order_by(ct.c.is_primary.desc(), ct.c.id)  # fmt: skip
     for r in await conn.execute(usable):
         contacts[r.customer_id].append(r)
+    sequences = await stored_by_id(conn, {r.sequence_id for r in rows})
+    pauses = await active_pauses(
+        conn, customer_ids=customer_ids, invoice_ids=invoice_ids,
+        sequence_names={s.sequence.name for s in sequences.values()}, now=now,
+    )  # fmt: skip
     return _Batch(
-        sequences=await stored_by_id(conn, {r.sequence_id for r in rows}),
+        sequences=sequences,
         customers=customers,
         invoices=invoices,
         disputes=disputes,
         contacts=contacts,
         replies=await last_replies(conn, customer_ids),
         last_message=await last_customer_messages(conn, customer_ids),
+        pauses=pauses,
     )
 
 
@@ -200,11 +222,17 @@ async def _run_batch(
     conn: AsyncConnection, rows: list[Row], *, now: datetime, config: EngineConfig,
     report: TickReport,
 ) -> None:  # fmt: skip
-    batch = await _load(conn, rows)
+    batch = await _load(conn, rows, now)
     sends: dict[int, list[_Send]] = defaultdict(list)
     for row in rows:
         report.due += 1
         stored = batch.sequences[row.sequence_id]
+        held = batch.paused_until(row, stored.sequence.name, now)
+        if held is not None:
+            # A paused target's steps wait; planned now, dispatch would only skip them.
+            await _move(conn, row, next_action_at=held)
+            report.waited += 1
+            continue
         customer = _customer_facts(
             batch.customers[row.customer_id], batch.replies.get(row.customer_id)
         )
@@ -234,7 +262,14 @@ async def _run_batch(
             else:
                 await _advance(conn, row, decision, now)
     for customer_id, group in sends.items():
-        await _send_group(conn, customer_id, group, batch, now=now, config=config, report=report)
+        # An answer to the customer's own dispute is not a reminder: it is not held by
+        # the frequency cap (and it counts for the cap of the reminders after it).
+        answers = [s for s in group if s.stored.sequence.kind == "disputes"]
+        reminders = [s for s in group if s.stored.sequence.kind != "disputes"]
+        for part, capped in ((answers, False), (reminders, True)):
+            if part:
+                await _send_group(conn, customer_id, part, batch, now=now, config=config,
+                                  report=report, capped=capped)  # fmt: skip
 
 
 async def _move(conn: AsyncConnection, row: Row, **values: Any) -> None:
@@ -339,10 +374,10 @@ def _lead(group: list[_Send], invoices: dict[int, InvoiceFacts]) -> _Send:
 
 async def _send_group(
     conn: AsyncConnection, customer_id: int, group: list[_Send], batch: _Batch, *,
-    now: datetime, config: EngineConfig, report: TickReport,
+    now: datetime, config: EngineConfig, report: TickReport, capped: bool = True,
 ) -> None:  # fmt: skip
     last = batch.last_message.get(customer_id)
-    if not timing.cap_allows(last, now, config.frequency_cap):
+    if capped and not timing.cap_allows(last, now, config.frequency_cap):
         until = timing.earliest_after_cap(last, config.frequency_cap)
         for send in group:
             await _move(conn, send.row, next_action_at=until)

@@ -390,6 +390,20 @@ async def resume(
     )
     count = lifted.rowcount or 0
     if count:
+        # Steps held by the pause are due again at once.
+        e = Enrollment.__table__
+        target = {
+            PauseScope.CUSTOMER: e.c.customer_id == customer_id,
+            PauseScope.INVOICE: e.c.invoice_id == invoice_id,
+            PauseScope.SEQUENCE: e.c.sequence_id.in_(
+                select(Sequence.id).where(Sequence.name == sequence_name)
+            ),
+        }[scope]
+        await conn.execute(
+            update(e)
+            .where(target, e.c.state == EnrollmentState.ACTIVE, e.c.next_action_at > now)
+            .values(next_action_at=now)
+        )
         await record_event(
             conn, kind="resumed", now=now, actor=actor, customer_id=customer_id,
             invoice_id=invoice_id, scope=str(scope), sequence=sequence_name,

@@ -70,11 +70,13 @@ async def touch_block_reason(
     sequence_name: str | None,
     now: datetime,
     promise_grace: timedelta,
+    about_dispute: bool = False,
 ) -> str | None:
     """Why a customer must not be touched about these invoices now, or None.
 
     Checked right before a message leaves: paid, disputed, paused (customer, invoice
     or whole sequence) and a pending promise (until its date plus the grace period).
+    A message `about_dispute` (the disputes sequence's own) is not blocked by it.
     """
     i, d, p, pr = Invoice.__table__, Dispute.__table__, Pause.__table__, Promise.__table__
     if invoice_ids:
@@ -91,7 +93,7 @@ async def touch_block_reason(
         disputed = exists().where(
             d.c.invoice_id.in_(invoice_ids), d.c.status != DisputeStatus.RESOLVED
         )
-        if await conn.scalar(select(disputed)):
+        if not about_dispute and await conn.scalar(select(disputed)):
             return "disputed"
         promised_until: date = (now - promise_grace).date()
         promised = exists().where(
@@ -255,3 +257,24 @@ async def disputed_invoices(conn: AsyncConnection, invoice_ids: set[int]) -> set
         )
     )
     return set(rows.scalars())
+
+
+async def active_pauses(
+    conn: AsyncConnection,
+    *,
+    customer_ids: set[int],
+    invoice_ids: set[int],
+    sequence_names: set[str],
+    now: datetime,
+) -> list[Row]:
+    """The pauses in force at `now` on any of these customers, invoices or sequences."""
+    p = Pause.__table__
+    scope = [
+        and_(p.c.scope == PauseScope.CUSTOMER, p.c.customer_id.in_(customer_ids)),
+        and_(p.c.scope == PauseScope.INVOICE, p.c.invoice_id.in_(invoice_ids)),
+        and_(p.c.scope == PauseScope.SEQUENCE, p.c.sequence_name.in_(sequence_names)),
+    ]
+    query = select(p).where(
+        or_(*scope), p.c.lifted_at.is_(None), or_(p.c.until.is_(None), p.c.until > now)
+    )
+    return list((await conn.execute(query)).all())

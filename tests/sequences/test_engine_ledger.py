@@ -1,0 +1,180 @@
+"""Engine scenarios with ledger facts: promises, disputes, pauses, edits, exclusions."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select, update
+
+from sequences import ledger
+from sequences.definitions import load_library
+from sequences.engine import EngineConfig
+from sequences.store import store_sequences
+from sequences.templates import LIBRARY_TEMPLATES
+from storage.models import Customer, Dispute, Invoice, PauseScope, Sequence
+from tests.sequences.engine_helpers import (
+    Clock,
+    add_customer,
+    add_invoice,
+    enrollments,
+    tasks,
+    utc,
+)
+
+
+async def _overdue(engine, **customer):
+    customer_id = await add_customer(engine, **customer)
+    invoice = await add_invoice(
+        engine, customer_id, "INV-1", issued=date(2026, 1, 5), due=date(2026, 2, 4)
+    )
+    return customer_id, invoice
+
+
+async def test_a_kept_promise_ends_the_chase(engine):
+    _, invoice = await _overdue(engine)
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))  # gentle
+    async with engine.begin() as conn:
+        await ledger.record_promise(
+            conn, invoice_id=invoice, promised_date=date(2026, 2, 20), amount=None,
+            source="telegram", actor="contact", now=utc(2026, 2, 6, 10),
+        )  # fmt: skip
+    for day in range(7, 20):  # paused: the firm step (Feb 11) does not go out
+        await clock.at(utc(2026, 2, day, 10))
+    assert len(clock.sent) == 1
+    async with engine.begin() as conn:
+        await conn.execute(update(Invoice.__table__).values(open_amount=0, status="paid"))
+    await clock.at(utc(2026, 2, 25, 10))
+    assert len(clock.sent) == 1
+    [enrollment] = await enrollments(engine)
+    assert enrollment.exit_reason == "paid"
+
+
+async def test_a_broken_promise_resumes_with_a_broken_promise_message(engine):
+    _, invoice = await _overdue(engine)
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))
+    async with engine.begin() as conn:
+        await ledger.record_promise(
+            conn, invoice_id=invoice, promised_date=date(2026, 2, 16), amount=None,
+            source="slack", actor="U1", now=utc(2026, 2, 6, 10),
+        )  # fmt: skip
+    for day in range(7, 20):
+        await clock.at(utc(2026, 2, day, 10))
+    assert len(clock.sent) == 1  # still within Feb 16 + 3 days of grace
+    await clock.at(utc(2026, 2, 20, 10))  # Friday: grace over, promise broken
+    assert len(clock.sent) == 2
+    assert "promised" in clock.sent[-1].subject.lower()
+    # The owner hears of the broken promise; the call task missed while paused is due too.
+    assert sorted(t.kind for t in await tasks(engine)) == ["broken_promise", "sequence_task"]
+    await clock.at(utc(2026, 2, 23, 10))  # Monday: the sequence goes on where it was
+    assert len(clock.sent) == 3
+
+
+async def test_a_dispute_pauses_the_chase_and_runs_the_disputes_sequence(engine):
+    _, invoice = await _overdue(engine)
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))
+    async with engine.begin() as conn:
+        dispute = await ledger.open_dispute(
+            conn, invoice_id=invoice, reason="wrong quantity", actor="contact",
+            now=utc(2026, 2, 6, 9),
+        )  # fmt: skip
+    await clock.at(utc(2026, 2, 6, 10))  # the team hears at once; the customer gets a receipt
+    assert clock.sent[-1].subject == "We are looking into invoice INV-1"
+    kinds = [t.kind for t in await tasks(engine)]
+    assert kinds == ["escalation"]
+    for day in range(9, 14):  # past-due steps wait; managers are escalated to
+        await clock.at(utc(2026, 2, day, 10))
+    assert len(clock.sent) == 2
+    assert [t.kind for t in await tasks(engine)].count("escalation") >= 2
+    async with engine.begin() as conn:
+        await ledger.acknowledge_dispute(
+            conn, dispute_id=dispute, actor="U2", now=utc(2026, 2, 13, 11)
+        )
+        await ledger.resolve_dispute(
+            conn, dispute_id=dispute, resolution="goods were delivered", credit_amount=None,
+            actor="U2", now=utc(2026, 2, 16, 9),
+        )  # fmt: skip
+    await clock.at(utc(2026, 2, 16, 10))
+    states = {e.sequence_id: (e.state, e.exit_reason) for e in await enrollments(engine)}
+    assert ("exited", "resolved") in states.values()
+    assert len(clock.sent) == 3  # the past-due chase picks up again
+    async with engine.connect() as conn:
+        assert (await conn.scalar(select(Dispute.status))) == "resolved"
+
+
+async def test_a_customer_paused_until_a_date_hears_nothing_then_resumes(engine):
+    customer, _ = await _overdue(engine)
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))
+    async with engine.begin() as conn:
+        await ledger.pause(
+            conn, scope=PauseScope.CUSTOMER, customer_id=customer, until=utc(2026, 2, 20),
+            reason="CFO on holiday", actor="U1", now=utc(2026, 2, 6, 9),
+        )  # fmt: skip
+    for day in range(6, 20):
+        await clock.at(utc(2026, 2, day, 10))
+    assert len(clock.sent) == 1
+    await clock.at(utc(2026, 2, 20, 10))
+    assert len(clock.sent) == 2
+
+
+async def test_a_sequence_edited_while_enrollments_run(engine):
+    customer, _ = await _overdue(engine)
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))
+    [first] = await enrollments(engine)
+    # A manager shortens the past-due sequence to a single gentle step.
+    edited = next(s for s in load_library() if s.name == "past-due-standard")
+    edited = edited.model_copy(update={"steps": edited.steps[:1]})
+    async with engine.begin() as conn:
+        [result] = await store_sequences(
+            conn, [edited], template_dirs=(LIBRARY_TEMPLATES,), actor="U1", now=utc(2026, 2, 6)
+        )
+    assert (result.version, result.changed) == (2, True)
+    await add_invoice(engine, customer, "INV-2", issued=date(2026, 1, 10), due=date(2026, 2, 9))
+    await clock.at(utc(2026, 2, 11, 10))
+    rows = {e.invoice_id: e for e in await enrollments(engine)}
+    async with engine.connect() as conn:
+        versions = dict((await conn.execute(select(Sequence.id, Sequence.version))).all())
+    old, new = rows[first.invoice_id], next(e for e in rows.values() if e.id != first.id)
+    assert versions[old.sequence_id] == 1 and old.state == "active"  # keeps its version
+    assert versions[new.sequence_id] == 2 and new.state == "completed"  # one step only
+
+
+async def test_autopay_tagged_and_small_balances_are_left_alone(engine):
+    autopay = await add_customer(engine, "AUTO", email="auto@example.test")
+    tagged = await add_customer(engine, "TAG", email="tag@example.test")
+    small = await add_customer(engine, "SMALL", email="small@example.test")
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(Customer.__table__).where(Customer.id == autopay).values(autopay=True)
+        )
+        await conn.execute(
+            update(Customer.__table__).where(Customer.id == tagged).values(tags=["no-reminders"])
+        )
+    for n, customer in enumerate((autopay, tagged)):
+        await add_invoice(
+            engine, customer, f"INV-{n}", issued=date(2026, 1, 5), due=date(2026, 2, 4)
+        )
+    await add_invoice(engine, small, "INV-S", issued=date(2026, 1, 5), due=date(2026, 2, 4),
+                      amount="4.99")  # fmt: skip
+    clock = Clock(engine, EngineConfig(min_balance=Decimal("5")))
+    report = await clock.at(utc(2026, 2, 5, 10))
+    assert report.enrolled == 0 and clock.sent == []
+
+
+async def test_ab_variants_are_stable_per_customer_and_recorded(engine):
+    for n in range(12):
+        customer = await add_customer(engine, f"C{n:02d}", email=f"c{n}@example.test")
+        await add_invoice(engine, customer, f"INV-{n:02d}", issued=date(2026, 1, 5),
+                          due=date(2026, 2, 4))  # fmt: skip
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))  # gentle (no variants)
+    await clock.at(utc(2026, 2, 11, 10))  # firm: variants
+    from tests.sequences.engine_helpers import outbox
+
+    variants = [m.variant for m in await outbox(engine) if m.step_index == 1]
+    assert len(variants) == 12 and set(variants) == {"past_due_firm", "past_due_firm_short"}
