@@ -28,11 +28,10 @@ from pydantic import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sequences import templates
+from sequences import templates, timing
 from sequences.templates import Problem as Problem
 
 LIBRARY_DIR = Path(__file__).parent / "library"
-OFFSET_RE = re.compile(r"^(due|issued|start|opened)([+-]\d+(d|bd))?$")
 DURATION_RE = re.compile(r"^[1-9]\d*(d|bd)$")
 SLACK_ID_RE = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -93,9 +92,13 @@ def _close(word: str, choices: Iterable[str]) -> str:
 
 
 def _offset(value: object) -> object:
-    if not isinstance(value, str) or not OFFSET_RE.match(value):
-        raise Invalid(f"bad offset '{value}'", "like due+7d, due-3d, issued, start+2bd, opened+1bd")
-    return value
+    try:
+        offset = timing.parse_offset(value)  # type: ignore[arg-type]
+    except timing.OffsetError:
+        raise Invalid(
+            f"bad offset '{value}'", "like due+7d, due-3d, issued, start+2bd, opened+1bd"
+        ) from None
+    return str(offset)  # one spelling: " Due + 7D " is stored as due+7d
 
 
 def _duration(value: object) -> object:
@@ -372,11 +375,10 @@ def _pydantic_issues(error: ValidationError) -> list[_Issue]:
 def _anchor_days(at: str) -> tuple[str, int]:
     """The anchor and signed offset in days; n business days count as their shortest
     calendar span (n + 2 per full week), to compare steps mixing d and bd."""
-    parts = re.fullmatch(r"(\w+)(?:([+-])(\d+)(d|bd))?", at)
-    anchor, sign, number, unit = parts.groups("") if parts else (at, "", "", "")
-    days = int(number or 0)
-    days += 2 * (days // 5) if unit == "bd" else 0
-    return anchor, -days if sign == "-" else days
+    offset = timing.parse_offset(at)
+    days = abs(offset.amount)
+    days += 2 * (days // 5) if offset.unit == "bd" else 0
+    return offset.anchor, -days if offset.amount < 0 else days
 
 
 def _rule_issues(seq: Sequence) -> list[_Issue]:
