@@ -121,3 +121,28 @@ async def test_a_message_waits_for_the_customers_window_in_their_time_zone(engin
     assert early.messages == 0 and early.waited == 1
     await clock.at(utc(2026, 2, 5, 17))  # 09:00 in Los Angeles
     assert len(clock.sent) == 1
+
+
+async def _hourly(clock: Clock, start, days: int) -> None:
+    for hour in range(days * 24):
+        await clock.at(start + timedelta(hours=hour))
+
+
+async def test_dst_week_in_europe_keeps_nine_oclock_local(engine):
+    customer = await add_customer(engine, timezone="Europe/Paris", country="FR")
+    # due+1d is Thursday 26 March (CET); due+7d is Wednesday 1 April (CEST).
+    await add_invoice(engine, customer, "INV-1", issued=date(2026, 2, 23), due=date(2026, 3, 25))
+    clock = Clock(engine)
+    await _hourly(clock, utc(2026, 3, 26), 7)  # from the day after due: past-due only
+    sent = [m.scheduled_for for m in clock.sent]
+    assert sent == [utc(2026, 3, 26, 8), utc(2026, 4, 1, 7)]  # 09:00 Paris, both times
+
+
+async def test_dst_week_in_the_us_keeps_nine_oclock_local(engine):
+    customer = await add_customer(engine, timezone="America/New_York", country="US")
+    # due+1d is Friday 6 March (EST); due+7d is Thursday 12 March (EDT).
+    await add_invoice(engine, customer, "INV-1", issued=date(2026, 2, 3), due=date(2026, 3, 5))
+    clock = Clock(engine)
+    await _hourly(clock, utc(2026, 3, 6), 7)
+    sent = [m.scheduled_for for m in clock.sent]
+    assert sent == [utc(2026, 3, 6, 14), utc(2026, 3, 12, 13)]  # 09:00 New York, both times
