@@ -49,6 +49,7 @@ from storage.models import (
 )
 from storage.queries import (
     active_pauses,
+    checklist_done,
     claim_due_enrollments,
     disputed_invoices,
     enroll_new_targets,
@@ -141,6 +142,17 @@ class _Batch:
     replies: dict[int, datetime]
     last_message: dict[int, datetime]
     pauses: list[Row]
+    checklists: dict[int, set[str]]
+
+    def customer(self, customer_id: int) -> CustomerFacts:
+        """The planner's view of a customer of this batch."""
+        row = self.customers[customer_id]
+        return CustomerFacts(
+            id=row.id, external_id=row.external_id, name=row.name,
+            timezone=row.timezone or "UTC", country=row.country, language=row.language,
+            owner_slack_id=row.owner_slack_id, last_reply_at=self.replies.get(customer_id),
+            checklist_done=frozenset(self.checklists.get(customer_id, ())),
+        )  # fmt: skip
 
     def paused_until(self, row: Row, sequence_name: str, now: datetime) -> datetime | None:
         """When the pauses on this enrollment's target end (indefinite: a day from now)."""
@@ -200,15 +212,8 @@ async def _load(conn: AsyncConnection, rows: list[Row], now: datetime) -> _Batch
         replies=await last_replies(conn, customer_ids),
         last_message=await last_customer_messages(conn, customer_ids),
         pauses=pauses,
+        checklists=await checklist_done(conn, customer_ids),
     )
-
-
-def _customer_facts(row: Row, replied: datetime | None) -> CustomerFacts:
-    return CustomerFacts(
-        id=row.id, external_id=row.external_id, name=row.name, timezone=row.timezone or "UTC",
-        country=row.country, language=row.language, owner_slack_id=row.owner_slack_id,
-        last_reply_at=replied,
-    )  # fmt: skip
 
 
 @dataclass
@@ -233,9 +238,7 @@ async def _run_batch(
             await _move(conn, row, next_action_at=held)
             report.waited += 1
             continue
-        customer = _customer_facts(
-            batch.customers[row.customer_id], batch.replies.get(row.customer_id)
-        )
+        customer = batch.customer(row.customer_id)
         decision = plan(
             stored.sequence,
             EnrollmentFacts(row.id, row.current_step, row.repeat_count, row.started_at, row.notice),
@@ -295,8 +298,14 @@ async def _advance(conn: AsyncConnection, row: Row, decision: Act, now: datetime
 
 
 def _context(
-    customer: Row, invoices: list[InvoiceFacts], contact: Row | None, pay_url: str | None
+    customer: Row,
+    invoices: list[InvoiceFacts],
+    contact: Row | None,
+    pay_url: str | None,
+    checklist: tuple[str, ...] = (),
+    done: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
+    """What templates see (SPEC section 5): the customer, contact, invoices, totals, links."""
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for invoice in invoices:
         totals[invoice.currency] += invoice.open_amount
@@ -315,6 +324,7 @@ def _context(
         "pay_url": link,
         # Who signs: known once Slack users are (issue 5); templates handle None.
         "collector": None,
+        "checklist": [{"item": item, "done": item in done} for item in checklist],
     }
 
 
@@ -329,9 +339,10 @@ async def _team_action(
     """A task for the collector, or an escalation, as a task until Slack posts them."""
     customer = batch.customers[row.customer_id]
     invoices = [batch.invoices[row.invoice_id]] if row.invoice_id in batch.invoices else []
-    context = _context(customer, invoices, None, None)
     step_index, repeat = position
     step = stored.sequence.steps[step_index]
+    context = _context(customer, invoices, None, None, step.checklist or (),
+                       batch.checklists.get(row.customer_id, set()))  # fmt: skip
     key = f"enrollment:{row.id}:{step_index}:{repeat}"
     if step.task is not None:
         title = render_text(step.task, context, "task")
@@ -398,13 +409,15 @@ async def _send_group(
             title=f"No way to reach {customer.name}: no usable email or Telegram contact",
         )  # fmt: skip
     else:
-        context = _context(customer, invoices, contact, config.pay_url)
+        checklist = step.checklist or () if step is not None else ()
+        context = _context(customer, invoices, contact, config.pay_url, checklist,
+                           batch.checklists.get(customer_id, set()))  # fmt: skip
         variant = None
         if isinstance(lead.decision, Notice):
             message = render(lead.decision.template, context, lead.stored.template_dirs)
         elif step is not None and step.template:
             variant = variant_for(
-                lead.stored.sequence, lead.decision.position[0], _customer_facts(customer, None)
+                lead.stored.sequence, lead.decision.position[0], batch.customer(customer_id)
             )
             message = render(variant or step.template, context, lead.stored.template_dirs)
         else:

@@ -460,3 +460,18 @@ async def add_task(
         )
     )  # fmt: skip
     return True
+
+
+CHECKLIST_ITEM_DONE = "checklist_item_done"
+
+
+async def mark_checklist_item(
+    conn: AsyncConnection, *, customer_id: int, item: str, actor: str, now: datetime
+) -> None:
+    """Tick an onboarding checklist item for a customer (the audit trail keeps it)."""
+    if not item.strip():
+        raise LedgerError("a checklist item needs its name")
+    await record_event(
+        conn, kind=CHECKLIST_ITEM_DONE, now=now, actor=actor, customer_id=customer_id,
+        item=item.strip(),
+    )  # fmt: skip

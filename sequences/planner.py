@@ -32,6 +32,7 @@ class CustomerFacts:
     language: str | None = None
     owner_slack_id: str | None = None
     last_reply_at: datetime | None = None
+    checklist_done: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,9 @@ def _exit_reason(
             return "disputed"
     if dispute is not None and dispute.status == "resolved":
         return "resolved"
+    items = {item for step in sequence.steps for item in step.checklist or ()}
+    if items and items <= customer.checklist_done:
+        return "checklist_done"
     replied = customer.last_reply_at
     if ExitEvent.REPLIED in exits and replied is not None and replied >= enrollment.started_at:
         return "replied"

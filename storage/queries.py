@@ -278,3 +278,17 @@ async def active_pauses(
         or_(*scope), p.c.lifted_at.is_(None), or_(p.c.until.is_(None), p.c.until > now)
     )
     return list((await conn.execute(query)).all())
+
+
+async def checklist_done(conn: AsyncConnection, customer_ids: set[int]) -> dict[int, set[str]]:
+    """The onboarding checklist items each customer has done (from the audit trail)."""
+    ev = Event.__table__
+    rows = await conn.execute(
+        select(ev.c.customer_id, ev.c.data).where(
+            ev.c.customer_id.in_(customer_ids), ev.c.kind == "checklist_item_done"
+        )
+    )
+    done: dict[int, set[str]] = {}
+    for customer_id, data in rows:
+        done.setdefault(customer_id, set()).add(str(data.get("item", "")))
+    return done

@@ -178,3 +178,28 @@ async def test_ab_variants_are_stable_per_customer_and_recorded(engine):
 
     variants = [m.variant for m in await outbox(engine) if m.step_index == 1]
     assert len(variants) == 12 and set(variants) == {"past_due_firm", "past_due_firm_short"}
+
+
+async def test_onboarding_chases_the_checklist_until_it_is_done(engine):
+    clock = Clock(engine)
+    await clock.at(utc(2026, 3, 2, 7))  # first run: the library is stored
+    customer = await add_customer(engine, "NEW", created_at=utc(2026, 3, 2, 8))  # a new one
+    await clock.at(utc(2026, 3, 2, 10))
+    assert "welcome" in clock.sent[0].subject.lower()
+    async with engine.begin() as conn:
+        for item in ("Billing contact confirmed", "Tax form received"):
+            await ledger.mark_checklist_item(
+                conn, customer_id=customer, item=item, actor="U1", now=utc(2026, 3, 3)
+            )
+    await clock.at(utc(2026, 3, 5, 10))  # start+3bd: the checklist reminder
+    assert "Payment method set up" in clock.sent[-1].body
+    async with engine.begin() as conn:
+        await ledger.mark_checklist_item(
+            conn, customer_id=customer, item="Payment method set up", actor="U1",
+            now=utc(2026, 3, 6),
+        )  # fmt: skip
+    for day in range(9, 31):
+        await clock.at(utc(2026, 3, day, 10))
+    assert len(clock.sent) == 2
+    [enrollment] = await enrollments(engine)
+    assert enrollment.exit_reason == "checklist_done"
