@@ -309,19 +309,24 @@ def _context(
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for invoice in invoices:
         totals[invoice.currency] += invoice.open_amount
-    link = None
-    if pay_url and invoices:
-        single = next(iter(totals.values())) if len(totals) == 1 else ""
-        link = pay_url.format(
-            invoice=",".join(i.number for i in invoices), customer=customer.external_id,
-            amount=f"{single:.2f}" if single != "" else "",
-        )  # fmt: skip
+
+    def link(numbers: str, amount: Decimal | None) -> str | None:
+        if not pay_url:
+            return None
+        shown = "" if amount is None else f"{amount:.2f}"
+        return pay_url.format(invoice=numbers, customer=customer.external_id, amount=shown)
+
+    single = next(iter(totals.values())) if len(totals) == 1 else None
     return {
         "customer": customer._asdict(),
         "contact": contact._asdict() if contact is not None else None,
-        "invoices": [vars(i) | {"settled": i.settled} for i in invoices],
+        "invoices": [
+            vars(i) | {"settled": i.settled, "pay_url": link(i.number, i.open_amount)}
+            for i in invoices
+        ],
         "total": dict(totals),
-        "pay_url": link,
+        # One link for the whole message; each invoice also has its own.
+        "pay_url": link(",".join(i.number for i in invoices), single) if invoices else None,
         # Who signs: known once Slack users are (issue 5); templates handle None.
         "collector": None,
         "checklist": [{"item": item, "done": item in done} for item in checklist],

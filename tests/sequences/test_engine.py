@@ -146,3 +146,18 @@ async def test_dst_week_in_the_us_keeps_nine_oclock_local(engine):
     await _hourly(clock, utc(2026, 3, 6), 7)
     sent = [m.scheduled_for for m in clock.sent]
     assert sent == [utc(2026, 3, 6, 14), utc(2026, 3, 12, 13)]  # 09:00 New York, both times
+
+
+async def test_the_pay_link_names_the_invoices_customer_and_amount(engine):
+    from sequences.engine import EngineConfig
+
+    customer = await add_customer(engine)
+    await add_invoice(engine, customer, "INV-1", issued=date(2026, 1, 5), due=date(2026, 2, 4),
+                      amount="1234.50")  # fmt: skip
+    clock = Clock(
+        engine, EngineConfig(pay_url="https://pay.example.test/{customer}/{invoice}?a={amount}")
+    )
+    await clock.at(utc(2026, 2, 5, 10))
+    [message] = clock.sent
+    assert "https://pay.example.test/C1/INV-1?a=1234.50" in message.body
+    assert 'href="https://pay.example.test/C1/INV-1?a=1234.50"' in message.payload["html"]
