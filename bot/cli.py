@@ -11,7 +11,7 @@ import asyncio
 import sys
 import traceback
 from collections.abc import Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -144,32 +144,56 @@ def worker() -> None:
 def tick(
     now: Annotated[str | None, typer.Option(help="ISO-8601 instant (default: now).")] = None,
     until: Annotated[str | None, typer.Option(help="Simulate up to this instant.")] = None,
-    every: Annotated[str, typer.Option(help="Step of the simulated clock, like 1h.")] = "1h",
+    every: Annotated[
+        str | None, typer.Option(help="Step of the simulated clock: 30m, 1h (default), 1d.")
+    ] = None,
 ) -> None:
-    """One scheduler pass as of now or --now, or one per step up to --until."""
-    parse_instant(now, "--now")
-    parse_instant(until, "--until")
-    not_yet("tick", 3, "the sequence engine")
+    """One scheduler pass as of now or --now, or one per step up to --until.
+
+    A pass plans what is due, then sends it. Until the email and Telegram adapters come
+    (issue #4), messages are printed to the console, dated with the pass's instant.
+    """
+    from bot.commands.engine import clock, parse_every, run_ticks
+
+    step = parse_every(every or "1h")
+    if every is not None and until is None:
+        raise UsageProblem("--every needs --until")
+    start = parse_instant(now, "--now") or datetime.now(UTC)
+    end = parse_instant(until, "--until")
+    run_ticks(settings(), clock(start, end, step))
 
 
 @sequences_app.command("validate")
-def sequences_validate(file: Annotated[Path, typer.Argument()]) -> None:
-    """Check a sequence definition file and report every problem with its line."""
-    not_yet("sequences validate", 3, "the sequence engine")
+def sequences_validate(
+    path: Annotated[Path, typer.Argument(help="A definition file, or a folder of them.")],
+) -> None:
+    """Check sequence definitions and report every problem with its line (no database)."""
+    from bot.commands.sequences import validate
+
+    validate(path)
 
 
 @sequences_app.command("load")
-def sequences_load(path: Annotated[Path, typer.Argument()]) -> None:
-    """Store a new version of the sequences in a file or folder."""
-    not_yet("sequences load", 3, "the sequence engine")
+def sequences_load(
+    path: Annotated[Path, typer.Argument(help="A definition file, or a folder of them.")],
+) -> None:
+    """Validate, then store a new version of each changed sequence (running ones keep theirs)."""
+    from bot.commands.sequences import load
+
+    load(settings(), path)
 
 
 @app.command()
 def preview(
-    sequence: Annotated[str, typer.Argument()], customer: Annotated[str, typer.Argument()]
+    sequence: Annotated[str, typer.Argument(help="Sequence name.")],
+    customer: Annotated[str, typer.Argument(help="External id or a unique name prefix.")],
+    now: Annotated[str | None, typer.Option(help="ISO-8601 instant (default: now).")] = None,
 ) -> None:
-    """The timeline and rendered messages a customer would get."""
-    not_yet("preview", 3, "the sequence engine")
+    """The timeline and rendered messages a customer would get; nothing is sent."""
+    from bot.commands.preview import preview as show
+
+    config = settings()
+    show(config, sequence, customer, now=parse_instant(now, "--now") or datetime.now(UTC))
 
 
 @app.command()

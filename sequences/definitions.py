@@ -347,10 +347,17 @@ _HINTS = {
 }
 
 
+def _has_inner_errors(loc: tuple[str | int, ...], errors: list[Any]) -> bool:
+    return any(len(e["loc"]) > len(loc) and tuple(e["loc"][: len(loc)]) == loc for e in errors)
+
+
 def _pydantic_issues(error: ValidationError) -> list[_Issue]:
     issues = []
-    for err in error.errors():
+    errors = error.errors()
+    for err in errors:
         loc, kind = tuple(err["loc"]), err["type"]
+        if kind == "too_short" and _has_inner_errors(loc, errors):
+            continue  # "at least 1 item, not 0" as its items were refused: they say why
         where = ".".join(map(str, loc))
         if kind == "extra_forbidden":
             model = _MODELS.get(tuple(p for p in loc[:-1] if isinstance(p, str)), Sequence)

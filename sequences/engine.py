@@ -297,7 +297,7 @@ async def _advance(conn: AsyncConnection, row: Row, decision: Act, now: datetime
     await _move(conn, row, current_step=step, repeat_count=repeat, next_action_at=decision.next_at)
 
 
-def _context(
+def message_context(
     customer: Row,
     invoices: list[InvoiceFacts],
     contact: Row | None,
@@ -346,7 +346,7 @@ async def _team_action(
     invoices = [batch.invoices[row.invoice_id]] if row.invoice_id in batch.invoices else []
     step_index, repeat = position
     step = stored.sequence.steps[step_index]
-    context = _context(customer, invoices, None, None, step.checklist or (),
+    context = message_context(customer, invoices, None, None, step.checklist or (),
                        batch.checklists.get(row.customer_id, set()))  # fmt: skip
     key = f"enrollment:{row.id}:{step_index}:{repeat}"
     if step.task is not None:
@@ -363,7 +363,7 @@ async def _team_action(
     )  # fmt: skip
 
 
-def _channel(step_send: str, contacts: list[Row]) -> Row | None:
+def choose_contact(step_send: str, contacts: list[Row]) -> Row | None:
     """The contact to use: the step's channel, else (or for `preferred`) the best one."""
     by_channel: dict[str, Row] = {}
     for contact in contacts:
@@ -402,7 +402,9 @@ async def _send_group(
     customer = batch.customers[customer_id]
     lead = _lead(group, batch.invoices)
     step = lead.decision.step if isinstance(lead.decision, Act) else None
-    contact = _channel(str(step.send) if step else "preferred", batch.contacts.get(customer_id, []))
+    contact = choose_contact(
+        str(step.send) if step else "preferred", batch.contacts.get(customer_id, [])
+    )
     invoices = sorted(
         {batch.invoices[s.row.invoice_id] for s in group if s.row.invoice_id in batch.invoices},
         key=lambda i: (i.due_date, i.number),
@@ -415,7 +417,7 @@ async def _send_group(
         )  # fmt: skip
     else:
         checklist = step.checklist or () if step is not None else ()
-        context = _context(customer, invoices, contact, config.pay_url, checklist,
+        context = message_context(customer, invoices, contact, config.pay_url, checklist,
                            batch.checklists.get(customer_id, set()))  # fmt: skip
         variant = None
         if isinstance(lead.decision, Notice):

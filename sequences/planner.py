@@ -189,9 +189,9 @@ def plan(
     preferred_hour: int | None = None,
 ) -> Decision:
     """Decide what one due enrollment does at `now`."""
-    exit_reason = _exit_reason(sequence, enrollment, customer, invoice, dispute)
-    if exit_reason is not None:
-        return Exit(exit_reason)
+    reason = exit_reason(sequence, enrollment, customer, invoice, dispute)
+    if reason is not None:
+        return Exit(reason)
     window = window_of(sequence)
     if enrollment.notice:
         send_at = timing.next_send_time(now, customer.timezone, customer.country, window,
@@ -234,13 +234,14 @@ def plan(
     )
 
 
-def _exit_reason(
+def exit_reason(
     sequence: Sequence,
     enrollment: EnrollmentFacts,
     customer: CustomerFacts,
     invoice: InvoiceFacts | None,
     dispute: DisputeFacts | None,
 ) -> str | None:
+    """Why the enrollment ends at once (paid, disputed, replied, ...), or None."""
     exits = set(sequence.exit_on)
     if invoice is not None:
         if invoice.settled:

@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from tests.bot.test_settings import ALL_VARS
-
 SPEC_COMMANDS = [
     "run",
     "worker",
@@ -23,28 +20,6 @@ SPEC_COMMANDS = [
     "digest",
     "db",
 ]
-
-
-@pytest.fixture
-def cli(monkeypatch, tmp_path, capsys):
-    """Run `arseq ARGS...` in-process in an empty folder; return (code, stdout, stderr)."""
-    for name in ALL_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-
-    def invoke(*args: str, db_url: str | None = None) -> tuple[int, str, str]:
-        monkeypatch.setenv("ARSEQ_DATABASE_URL", db_url or f"sqlite+aiosqlite:///{tmp_path}/a.db")
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:
-            code = 0
-        out, err = capsys.readouterr()
-        assert "Traceback" not in out + err
-        return code, out, err
-
-    return invoke
 
 
 def _write(path: Path, text: str) -> Path:
@@ -165,10 +140,6 @@ def test_bad_usage_exits_2_with_one_line(cli, args, fragment):
     [
         (["run"], 5),
         (["worker"], 8),
-        (["tick"], 3),
-        (["sequences", "validate", "f.yml"], 3),
-        (["sequences", "load", "dir"], 3),
-        (["preview", "s", "c"], 3),
         (["kpi"], 6),
         (["digest"], 6),
     ],

@@ -390,6 +390,12 @@ def test_every_problem_is_reported_at_once() -> None:
     assert lines == sorted(lines) and len(lines) >= 2
 
 
+def test_a_refused_step_is_not_also_reported_as_no_steps_at_all() -> None:
+    problem = only_problem(VALID.replace("at: due+1d", "at: due+1x"))
+    assert problem.line == line_of(VALID, "due+1d") and "bad offset" in problem.message
+    assert "at least 1 item" in only_problem(VALID.split("steps:")[0] + "steps: []\n").message
+
+
 def test_load_sequence_text_raises_with_every_problem() -> None:
     text = VALID.replace("test-past-due", "Bad Name")
     with pytest.raises(DefinitionError) as caught:

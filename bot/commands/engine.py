@@ -1,0 +1,93 @@
+"""`arseq tick`: scheduler passes at one instant or along a simulated clock.
+
+A pass is one engine tick, then dispatch until nothing more is claimed. Until the email
+and Telegram adapters exist (issue #4) every message is printed by a ConsoleChannel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from bot.commands.common import ready_engine
+from bot.errors import UsageProblem
+from bot.settings import Settings
+from sequences.channels import Channel, ConsoleChannel
+from sequences.dispatch import DispatchReport, dispatch_once
+from sequences.engine import EngineConfig, TickReport, tick
+from storage.models import ContactChannel
+
+MAX_PASSES = 100_000
+_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
+          "w": timedelta(weeks=1)}  # fmt: skip
+_DURATION = re.compile(r"(\d+)\s*([mhdw])")
+
+
+def parse_every(text: str) -> timedelta:
+    """A step of the simulated clock: 30m, 1h, 1d or 1w (a usage error otherwise)."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None or int(match.group(1)) == 0:
+        raise UsageProblem(f"--every: expected a duration like 30m, 1h or 1d, got {text!r}")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def clock(start: datetime, until: datetime | None, every: timedelta) -> list[datetime]:
+    """The instants of the passes: `start`, then every `every` up to `until` (aware UTC)."""
+    start = start.astimezone(UTC)
+    if until is None:
+        return [start]
+    until = until.astimezone(UTC)
+    if until < start:
+        raise UsageProblem("--until must not be before --now")
+    count = (until - start) // every + 1
+    if count > MAX_PASSES:
+        raise UsageProblem(f"{count:,} passes is too many (at most {MAX_PASSES:,}): raise --every")
+    return [start + k * every for k in range(count)]
+
+
+def dispatch_summary(report: DispatchReport) -> str:
+    """sent N, skipped N (reason N, ...), retried N, failed N."""
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items()))
+    skipped = sum(report.skipped.values())
+    return (
+        f"sent {report.sent}, skipped {skipped}{f' ({reasons})' if reasons else ''}, "
+        f"retried {report.retried}, failed {report.failed}"
+    )
+
+
+def run_ticks(settings: Settings, instants: list[datetime], *, out: TextIO | None = None) -> None:
+    """One pass per instant; print each message, then one line per pass."""
+    asyncio.run(_run(settings, instants, out or sys.stdout))
+
+
+async def _run(settings: Settings, instants: list[datetime], out: TextIO) -> None:
+    channels: dict[str, Channel] = {c.value: ConsoleChannel(c.value, out) for c in ContactChannel}
+    config = EngineConfig(pay_url=settings.pay_url)
+    zone = ZoneInfo(settings.timezone)
+    worker = f"tick-{os.getpid()}"
+    async with ready_engine(settings) as engine:
+        for now in instants:
+            report = await tick(engine, now=now, config=config)
+            sent = DispatchReport()
+            while (part := await dispatch_once(engine, channels, now=now, worker=worker)).claimed:
+                _add(sent, part)
+            print(_line(now.astimezone(zone), report, sent), file=out, flush=True)
+
+
+def _add(total: DispatchReport, part: DispatchReport) -> None:
+    total.sent += part.sent
+    total.retried += part.retried
+    total.failed += part.failed
+    total.fallbacks += part.fallbacks
+    total.tasks += part.tasks
+    for reason, count in part.skipped.items():
+        total.skipped[reason] = total.skipped.get(reason, 0) + count
+
+
+def _line(instant: datetime, report: TickReport, sent: DispatchReport) -> str:
+    return f"{instant.isoformat(timespec='minutes')}: {report.summary()}; {dispatch_summary(sent)}"
