@@ -60,6 +60,7 @@ from storage.queries import (
 
 CUSTOMER_MESSAGE = "customer_message"
 INDEFINITE_PAUSE_RECHECK = timedelta(days=1)
+MESSAGE_ORDER = ("disputes", "past_due", "invoicing", "onboarding")
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,18 @@ class TickReport:
     def summary(self) -> str:
         """One line for `arseq tick`."""
         ended = ", ".join(f"{k} {v}" for k, v in sorted(self.ended.items())) or "none"
-        return (
+        line = (
             f"enrolled {self.enrolled}, due {self.due}: {self.messages} message(s) planned, "
             f"{self.tasks} task(s), {self.waited} waiting, {self.capped} held by the "
             f"frequency cap; ended: {ended}"
         )
+        extras = [
+            (self.woken, "woken from a pause"),
+            (self.skipped_positions, "missed message(s) not sent (catch-up)"),
+            (self.promises_kept, "promise(s) kept"),
+            (self.promises_broken, "promise(s) broken"),
+        ]
+        return "; ".join([line, *(f"{n} {what}" for n, what in extras if n)])
 
 
 async def tick(
@@ -265,14 +273,15 @@ async def _run_batch(
             else:
                 await _advance(conn, row, decision, now)
     for customer_id, group in sends.items():
-        # An answer to the customer's own dispute is not a reminder: it is not held by
-        # the frequency cap (and it counts for the cap of the reminders after it).
-        answers = [s for s in group if s.stored.sequence.kind == "disputes"]
-        reminders = [s for s in group if s.stored.sequence.kind != "disputes"]
-        for part, capped in ((answers, False), (reminders, True)):
+        # One message speaks with one step's words, so only touches of the same kind
+        # share it (a delivery is not a past-due reminder). The most pressing kind goes
+        # first; the cap then holds the others. An answer to the customer's own dispute
+        # is not held by the cap (and counts for the cap of the reminders after it).
+        for kind in MESSAGE_ORDER:
+            part = [s for s in group if s.stored.sequence.kind == kind]
             if part:
                 await _send_group(conn, customer_id, part, batch, now=now, config=config,
-                                  report=report, capped=capped)  # fmt: skip
+                                  report=report, capped=kind != "disputes")  # fmt: skip
 
 
 async def _move(conn: AsyncConnection, row: Row, **values: Any) -> None:

@@ -161,3 +161,17 @@ async def test_the_pay_link_names_the_invoices_customer_and_amount(engine):
     [message] = clock.sent
     assert "https://pay.example.test/C1/INV-1?a=1234.50" in message.body
     assert 'href="https://pay.example.test/C1/INV-1?a=1234.50"' in message.payload["html"]
+
+
+async def test_a_delivery_and_a_past_due_reminder_are_not_merged(engine):
+    """Regression: one message used to carry a not-yet-due invoice under past-due words."""
+    customer = await add_customer(engine)
+    await add_invoice(engine, customer, "INV-1", issued=date(2026, 1, 9), due=date(2026, 2, 8))
+    await add_invoice(engine, customer, "INV-2", issued=date(2026, 2, 9), due=date(2026, 3, 11))
+    clock = Clock(engine)
+    report = await clock.at(utc(2026, 2, 9, 10))  # INV-1 gentle; INV-2 delivery
+    assert report.messages == 1 and report.capped == 1
+    [first] = clock.sent
+    assert "INV-1" in first.body and "INV-2" not in first.body
+    await clock.at(utc(2026, 2, 11, 11))
+    assert "INV-2" in clock.sent[-1].body and "INV-1" not in clock.sent[-1].body
