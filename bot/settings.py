@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import time
+from datetime import time, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -99,12 +100,38 @@ class Settings(BaseSettings):
     smtp_tls: SmtpTls = Field(default=SmtpTls.STARTTLS, validation_alias="SMTP_TLS")
     from_email: str | None = _env("ARSEQ_FROM_EMAIL")
     imap_url: str | None = _env("IMAP_URL")
+    frequency_cap: timedelta = Field(
+        default=timedelta(days=2), validation_alias="ARSEQ_FREQUENCY_CAP"
+    )
+    promise_grace: timedelta = Field(
+        default=timedelta(days=3), validation_alias="ARSEQ_PROMISE_GRACE"
+    )
+    min_balance: Decimal = Field(default=Decimal(0), ge=0, validation_alias="ARSEQ_MIN_BALANCE")
+    exclude_tag: str | None = Field(default="no-reminders", validation_alias="ARSEQ_EXCLUDE_TAG")
 
     @field_validator("*", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # `FOO=` in a .env file means "not set", not "set to the empty string".
         return None if isinstance(value, str) and value.strip() == "" else value
+
+    @field_validator("frequency_cap", "promise_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = re.fullmatch(r"(\d+)\s*([hd])", value.strip().lower())
+            if match is None:
+                raise ValueError(f"expected a duration like 48h or 2d, got {value!r}")
+            unit = timedelta(hours=1) if match.group(2) == "h" else timedelta(days=1)
+            return int(match.group(1)) * unit
+        return value
+
+    @field_validator("min_balance", mode="before")
+    @classmethod
+    def _money(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(r"\d+(\.\d+)?", value.strip()):
+            raise ValueError(f"expected an amount like 25 or 9.99, got {value!r}")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -50,6 +50,17 @@ def clock(start: datetime, until: datetime | None, every: timedelta) -> list[dat
     return [start + k * every for k in range(count)]
 
 
+def engine_config(settings: Settings) -> EngineConfig:
+    """The engine's knobs from the configuration."""
+    return EngineConfig(
+        frequency_cap=settings.frequency_cap,
+        min_balance=settings.min_balance,
+        exclude_tag=settings.exclude_tag,
+        pay_url=settings.pay_url,
+        promise_grace=settings.promise_grace,
+    )
+
+
 def dispatch_summary(report: DispatchReport) -> str:
     """sent N, skipped N (reason N, ...), retried N, failed N."""
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items()))
@@ -67,7 +78,7 @@ def run_ticks(settings: Settings, instants: list[datetime], *, out: TextIO | Non
 
 async def _run(settings: Settings, instants: list[datetime], out: TextIO) -> None:
     channels: dict[str, Channel] = {c.value: ConsoleChannel(c.value, out) for c in ContactChannel}
-    config = EngineConfig(pay_url=settings.pay_url)
+    config = engine_config(settings)
     zone = ZoneInfo(settings.timezone)
     worker = f"tick-{os.getpid()}"
     async with ready_engine(settings) as engine:

@@ -109,6 +109,10 @@ def test_a_full_valid_configuration(monkeypatch):
         ("SMTP_TLS", "ssl", "none, starttls or tls"),
         ("ARSEQ_FROM_EMAIL", "not-an-address", "email address"),
         ("IMAP_URL", "http://x", "imaps://"),
+        ("ARSEQ_FREQUENCY_CAP", "two days", "48h or 2d"),
+        ("ARSEQ_PROMISE_GRACE", "3w", "48h or 2d"),
+        ("ARSEQ_MIN_BALANCE", "1,000", "an amount"),
+        ("ARSEQ_MIN_BALANCE", "-5", "an amount"),
     ],
 )
 def test_a_bad_variable_gives_one_line_naming_it(monkeypatch, name, value, fragment):
@@ -170,3 +174,15 @@ def test_unconfigured_channels_are_reported_not_fatal(monkeypatch):
     assert not any("tasks channel" in line for line in report)
     assert "Telegram: off (TELEGRAM_BOT_TOKEN not set)" in report
     assert "Email: off (SMTP_HOST not set)" in report
+
+
+def test_engine_knobs_read_durations_and_amounts(monkeypatch):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    monkeypatch.setenv("ARSEQ_FREQUENCY_CAP", "36h")
+    monkeypatch.setenv("ARSEQ_PROMISE_GRACE", "5d")
+    monkeypatch.setenv("ARSEQ_MIN_BALANCE", "9.99")
+    s = load_settings()
+    assert (s.frequency_cap, s.promise_grace) == (timedelta(hours=36), timedelta(days=5))
+    assert s.min_balance == Decimal("9.99") and s.exclude_tag == "no-reminders"
