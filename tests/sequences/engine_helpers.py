@@ -13,7 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sequences.channels import ConsoleChannel
 from sequences.dispatch import dispatch_once
 from sequences.engine import EngineConfig, TickReport, tick
-from storage.models import Contact, Customer, Enrollment, Invoice, OutboxMessage, Task
+from storage.models import (
+    Contact,
+    Customer,
+    Enrollment,
+    Invoice,
+    OutboxMessage,
+    Sequence,
+    Task,
+)
 
 
 def utc(*args: int) -> datetime:
@@ -107,3 +115,41 @@ async def tasks(engine: AsyncEngine) -> list[Any]:
     async with engine.connect() as conn:
         table = Task.__table__
         return list((await conn.execute(select(table).order_by(table.c.id))).all())
+
+
+async def add_contact(engine: AsyncEngine, customer_id: int, channel: str, address: str) -> int:
+    async with engine.begin() as conn:
+        return int(
+            await conn.scalar(
+                insert(Contact.__table__)
+                .returning(Contact.id)
+                .values(
+                    customer_id=customer_id,
+                    channel=channel,
+                    address=address,
+                    is_primary=True,
+                    created_at=utc(2020, 1, 1),
+                    updated_at=utc(2020, 1, 1),
+                )
+            )
+        )
+
+
+async def add_sequence_row(engine: AsyncEngine, name: str, kind: str, trigger: str) -> int:
+    """A bare stored sequence row (tests of dispatch and the ledger need only its name)."""
+    async with engine.begin() as conn:
+        return int(
+            await conn.scalar(
+                insert(Sequence.__table__)
+                .returning(Sequence.id)
+                .values(
+                    name=name,
+                    version=1,
+                    kind=kind,
+                    trigger=trigger,
+                    definition={},
+                    active=True,
+                    created_at=utc(2020, 1, 1),
+                )
+            )
+        )

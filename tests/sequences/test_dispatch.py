@@ -20,15 +20,19 @@ from sequences.channels import (
 from sequences.dispatch import DispatchPolicy, dispatch_once
 from storage.models import (
     Contact,
-    Customer,
     Dispute,
     Event,
     Invoice,
     OutboxMessage,
     Pause,
     Promise,
-    Sequence,
     Task,
+)
+from tests.sequences.engine_helpers import (
+    add_contact,
+    add_customer,
+    add_invoice,
+    add_sequence_row,
 )
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -50,42 +54,18 @@ class ScriptedChannel:
 
 
 async def _ledger(engine, *, telegram: bool = False) -> dict[str, int]:
-    async with engine.begin() as conn:
-        customer = await conn.scalar(
-            insert(Customer.__table__).returning(Customer.id).values(
-                external_id="C1", name="Acme", timezone="UTC", autopay=False, tags=[],
-                owner_slack_id="U0OWNER1", created_at=NOW, updated_at=NOW,
-            )
-        )  # fmt: skip
-        email = await conn.scalar(
-            insert(Contact.__table__).returning(Contact.id).values(
-                customer_id=customer, channel="email", address="ap@acme.test", is_primary=True,
-                created_at=NOW, updated_at=NOW,
-            )
-        )  # fmt: skip
-        chat = None
-        if telegram:
-            chat = await conn.scalar(
-                insert(Contact.__table__).returning(Contact.id).values(
-                    customer_id=customer, channel="telegram", address="4242", is_primary=True,
-                    created_at=NOW, updated_at=NOW,
-                )
-            )  # fmt: skip
-        invoice = await conn.scalar(
-            insert(Invoice.__table__).returning(Invoice.id).values(
-                number="INV-1", customer_id=customer, issue_date=date(2026, 1, 1),
-                due_date=date(2026, 1, 31), amount=Decimal(100), open_amount=Decimal(100),
-                currency="USD", status="open", created_at=NOW, updated_at=NOW,
-            )
-        )  # fmt: skip
-        sequence = await conn.scalar(
-            insert(Sequence.__table__).returning(Sequence.id).values(
-                name="past-due-standard", version=1, kind="past_due", trigger="invoice_overdue",
-                definition={}, active=True, created_at=NOW,
-            )
-        )  # fmt: skip
-    return {"customer": customer, "email": email, "chat": chat, "invoice": invoice,
-            "sequence": sequence}  # fmt: skip
+    customer = await add_customer(engine, email=None)
+    return {
+        "customer": customer,
+        "email": await add_contact(engine, customer, "email", "ap@acme.test"),
+        "chat": await add_contact(engine, customer, "telegram", "4242") if telegram else None,
+        "invoice": await add_invoice(
+            engine, customer, "INV-1", issued=date(2026, 1, 1), due=date(2026, 1, 31)
+        ),
+        "sequence": await add_sequence_row(
+            engine, "past-due-standard", "past_due", "invoice_overdue"
+        ),
+    }
 
 
 async def _queue(engine, ids, *, key="k1", due=NOW, channel="email", kind="customer_message"):

@@ -11,7 +11,6 @@ from sqlalchemy import insert, select, update
 from sequences import ledger
 from storage.models import (
     Contact,
-    Customer,
     Dispute,
     Enrollment,
     Event,
@@ -19,8 +18,13 @@ from storage.models import (
     Pause,
     PauseScope,
     Promise,
-    Sequence,
     Task,
+)
+from tests.sequences.engine_helpers import (
+    add_contact,
+    add_customer,
+    add_invoice,
+    add_sequence_row,
 )
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -29,54 +33,29 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 @pytest.fixture
 async def ids(engine) -> dict[str, int]:
     """A customer with one open invoice in a past-due sequence, and a disputes sequence."""
+    customer = await add_customer(engine, email=None)
+    ids = {
+        "customer": customer,
+        "contact": await add_contact(engine, customer, "email", "ap@acme.test"),
+        "invoice": await add_invoice(
+            engine, customer, "INV-1", issued=date(2026, 1, 1), due=date(2026, 1, 31)
+        ),
+        "past_due": await add_sequence_row(
+            engine, "past-due-standard", "past_due", "invoice_overdue"
+        ),
+        "disputes": await add_sequence_row(
+            engine, "disputes-standard", "disputes", "dispute_opened"
+        ),
+    }
     async with engine.begin() as conn:
-        customer = await conn.scalar(
-            insert(Customer.__table__).returning(Customer.id).values(
-                external_id="C1", name="Acme", timezone="UTC", autopay=False, tags=[],
-                owner_slack_id="U0OWNER1", created_at=NOW, updated_at=NOW,
-            )
-        )  # fmt: skip
-        contact = await conn.scalar(
-            insert(Contact.__table__).returning(Contact.id).values(
-                customer_id=customer, channel="email", address="ap@acme.test", is_primary=True,
-                created_at=NOW, updated_at=NOW,
-            )
-        )  # fmt: skip
-        invoice = await conn.scalar(
-            insert(Invoice.__table__).returning(Invoice.id).values(
-                number="INV-1", customer_id=customer, issue_date=date(2026, 1, 1),
-                due_date=date(2026, 1, 31), amount=Decimal(100), open_amount=Decimal(100),
-                currency="USD", status="open", created_at=NOW, updated_at=NOW,
-            )
-        )  # fmt: skip
-        past_due, disputes = [
-            await conn.scalar(
-                insert(Sequence.__table__)
-                .returning(Sequence.id)
-                .values(
-                    name=name,
-                    version=1,
-                    kind=kind,
-                    trigger=trigger,
-                    definition={},
-                    active=True,
-                    created_at=NOW,
-                )
-            )
-            for name, kind, trigger in (
-                ("past-due-standard", "past_due", "invoice_overdue"),
-                ("disputes-standard", "disputes", "dispute_opened"),
-            )
-        ]
-        enrollment = await conn.scalar(
+        ids["enrollment"] = await conn.scalar(
             insert(Enrollment.__table__).returning(Enrollment.id).values(
-                sequence_id=past_due, target_type="invoice", customer_id=customer,
-                invoice_id=invoice, state="active", current_step=1, repeat_count=0,
+                sequence_id=ids["past_due"], target_type="invoice", customer_id=customer,
+                invoice_id=ids["invoice"], state="active", current_step=1, repeat_count=0,
                 next_action_at=NOW + timedelta(days=2), started_at=NOW,
             )
         )  # fmt: skip
-    return {"customer": customer, "contact": contact, "invoice": invoice,
-            "past_due": past_due, "disputes": disputes, "enrollment": enrollment}  # fmt: skip
+    return ids
 
 
 async def _one(engine, table, where):
