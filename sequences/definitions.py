@@ -1,7 +1,8 @@
-"""Sequence definitions: the models, YAML loading, and validation with line numbers.
+"""Sequence definitions: the pydantic models of a sequence, its steps and its send window.
 
-Every problem found in a definition is a `Problem` at the line of the YAML key it is
-about: pydantic error locations (`steps.2.at`) are mapped onto the composed YAML node tree.
+A value is checked as it is read: a bad one raises `Invalid`, whose hint says what would
+be right. Reading YAML with every problem at its line is `sequences.definition_loading`;
+the checks that span fields, steps and templates are `sequences.definition_checks`.
 """
 
 from __future__ import annotations
@@ -11,27 +12,22 @@ import re
 from collections.abc import Iterable
 from datetime import time
 from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_serializer,
     field_validator,
     model_validator,
 )
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sequences import templates, timing
+from sequences.calendar import OffsetError, parse_offset
 from sequences.templates import Problem as Problem
 
-LIBRARY_DIR = Path(__file__).parent / "library"
 DURATION_RE = re.compile(r"^[1-9]\d*(d|bd)$")
 SLACK_ID_RE = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -86,15 +82,16 @@ class Invalid(ValueError):
         self.hint = hint
 
 
-def _close(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A hint naming the choice closest to `word`, or "" when none is close."""
     match = difflib.get_close_matches(word, list(choices), n=1)
     return f"did you mean '{match[0]}'?" if match else ""
 
 
 def _offset(value: object) -> object:
     try:
-        offset = timing.parse_offset(value)  # type: ignore[arg-type]
-    except timing.OffsetError:
+        offset = parse_offset(value)  # type: ignore[arg-type]
+    except OffsetError:
         raise Invalid(
             f"bad offset '{value}'", "like due+7d, due-3d, issued, start+2bd, opened+1bd"
         ) from None
@@ -115,7 +112,7 @@ def _hhmm(value: object) -> object:
 
 def _escalation(value: str) -> str:
     if value not in ESCALATION_LEVELS and not SLACK_ID_RE.match(value):
-        hint = _close(value, ESCALATION_LEVELS) or "one of " + ", ".join(ESCALATION_LEVELS)
+        hint = did_you_mean(value, ESCALATION_LEVELS) or "one of " + ", ".join(ESCALATION_LEVELS)
         raise Invalid(f"unknown escalation target '{value}'", f"{hint} or a Slack id (U…/S…)")
     return value
 
@@ -266,339 +263,3 @@ class Sequence(_Model):
 
     def __hash__(self) -> int:
         return hash(tuple(self.__dict__.values()))
-
-
-class DefinitionError(ValueError):
-    """A definition was refused; `problems` says why, each with its line."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(map(str, problems)))
-        self.problems = problems
-
-
-class _Issue(NamedTuple):
-    loc: tuple[str | int, ...]
-    message: str
-    hint: str = ""
-    inner_line: int = 0  # line inside an inline template, 1-based
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads 17:00 as text, not as the YAML 1.1 base-60 number 1020."""
-
-
-def _no_base_60(tag: str, rx: re.Pattern[str]) -> re.Pattern[str]:
-    return re.compile("(?!.*:)" + rx.pattern, rx.flags) if tag.endswith(("int", "float")) else rx
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, _no_base_60(tag, rx)) for tag, rx in resolvers]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _line_at(node: Node, loc: Iterable[str | int], inner_line: int = 0) -> int:
-    """The 1-based line of the key at `loc` (or of the deepest part of it that exists)."""
-    line = node.start_mark.line + 1
-    for part in loc:
-        if isinstance(node, MappingNode):
-            pair = next((kv for kv in node.value if kv[0].value == str(part)), None)
-            if pair is None:
-                return line
-            line, node = pair[0].start_mark.line + 1, pair[1]
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    if inner_line and isinstance(node, ScalarNode):
-        block = node.style in ("|", ">")
-        return node.start_mark.line + block + inner_line
-    return line
-
-
-def _duplicate_keys(node: Node) -> list[Problem]:
-    problems: list[Problem] = []
-    if isinstance(node, MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if isinstance(key, ScalarNode) and key.value in seen:
-                problems.append(Problem(key.start_mark.line + 1, f"duplicate key '{key.value}'"))
-            seen.add(key.value)
-            problems += _duplicate_keys(value)
-    elif isinstance(node, SequenceNode):
-        for item in node.value:
-            problems += _duplicate_keys(item)
-    return problems
-
-
-_MODELS: dict[tuple[str, ...], type[BaseModel]] = {
-    (): Sequence,
-    ("steps",): Step,
-    ("steps", "repeat"): Repeat,
-    ("send_window",): SendWindow,
-}
-_HINTS = {
-    "name": "a unique name of lowercase letters, digits, - and _, e.g. past-due-standard",
-    "template": "a file name without .subject.txt/.body.txt: letters, digits, - and _",
-    "times": "a repeat must end: times: N, from 1 to 50",
-    "at": "when the step runs, e.g. at: due+7d",
-    "steps": "a list of steps, each with at: and one of send:, task:, escalate:",
-}
-
-
-def _has_inner_errors(loc: tuple[str | int, ...], errors: list[Any]) -> bool:
-    return any(len(e["loc"]) > len(loc) and tuple(e["loc"][: len(loc)]) == loc for e in errors)
-
-
-def _pydantic_issues(error: ValidationError) -> list[_Issue]:
-    issues = []
-    errors = error.errors()
-    for err in errors:
-        loc, kind = tuple(err["loc"]), err["type"]
-        if kind == "too_short" and _has_inner_errors(loc, errors):
-            continue  # "at least 1 item, not 0" as its items were refused: they say why
-        where = ".".join(map(str, loc))
-        if kind == "extra_forbidden":
-            model = _MODELS.get(tuple(p for p in loc[:-1] if isinstance(p, str)), Sequence)
-            keys = [f.alias or n for n, f in model.model_fields.items()]
-            issue = _Issue(loc, f"unknown key '{loc[-1]}'", _close(str(loc[-1]), keys))
-        elif kind == "missing":
-            parent = ".".join(map(str, loc[:-1]))
-            msg = f"missing key '{loc[-1]}'" + (f" in {parent}" if parent else "")
-            issue = _Issue(loc[:-1], msg, _HINTS.get(str(loc[-1]), ""))
-        elif kind == "value_error" and isinstance(exc := err["ctx"]["error"], Invalid):
-            issue = _Issue(loc, f"{where}: {exc}" if loc else str(exc), exc.hint)
-        else:
-            expected = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
-            hint = _close(str(err["input"]), expected) or _HINTS.get(
-                str(loc[-1] if loc else ""), ""
-            )
-            issue = _Issue(loc, f"{where}: {err['msg']}", hint)
-        issues.append(issue)
-    return issues
-
-
-def _anchor_days(at: str) -> tuple[str, int]:
-    """The anchor and signed offset in days; n business days count as their shortest
-    calendar span (n + 2 per full week), to compare steps mixing d and bd."""
-    offset = timing.parse_offset(at)
-    days = abs(offset.amount)
-    days += 2 * (days // 5) if offset.unit == "bd" else 0
-    return offset.anchor, -days if offset.amount < 0 else days
-
-
-def _rule_issues(seq: Sequence) -> list[_Issue]:
-    issues = []
-    a_kind = f"{'an' if seq.kind[0] in 'aeiou' else 'a'} {seq.kind} sequence"
-    if TARGET_OF_TRIGGER.get(seq.trigger, seq.target) != seq.target:
-        msg = f"{a_kind} runs per {seq.target}: it cannot start on {seq.trigger}"
-        fits = [t for t, target in TARGET_OF_TRIGGER.items() if target == seq.target]
-        issues.append(_Issue(("trigger",), msg, "use " + " or ".join([*fits, "manual"])))
-    if ExitEvent.RESOLVED in seq.exit_on and seq.kind != Kind.DISPUTES:
-        issues.append(_Issue(("exit_on",), "exit_on 'resolved' is for disputes sequences"))
-    allowed = ANCHORS.get(seq.target, ("opened", "start", "due", "issued"))
-    last: dict[str, tuple[int, str]] = {}
-    for i, step in enumerate(seq.steps):
-        anchor, days = _anchor_days(step.at)
-        if anchor not in allowed:
-            msg = f"{a_kind} has no '{anchor}' date (it runs per {seq.target})"
-            issues.append(_Issue(("steps", i, "at"), msg, "use " + " or ".join(allowed)))
-        if anchor in last and days < last[anchor][0]:
-            msg = f"steps out of order: {step.at} comes after {last[anchor][1]}"
-            issues.append(_Issue(("steps", i, "at"), msg, "order steps by time on each anchor"))
-        if anchor not in last or days > last[anchor][0]:
-            last[anchor] = (days, step.at)
-        if step.checklist and seq.kind != Kind.ONBOARDING:
-            issues.append(_Issue(("steps", i, "checklist"), "a checklist is for onboarding"))
-    return issues
-
-
-def _template_issues(seq: Sequence, dirs: tuple[Path, ...]) -> list[_Issue]:
-    issues: list[_Issue] = []
-    for i, step in enumerate(seq.steps):
-        named = [(("steps", i, "template"), step.template)] if step.template else []
-        named += [(("steps", i, "variants", j), v) for j, v in enumerate(step.variants or ())]
-        seen: set[str] = set()
-        for loc, name in named:
-            if name not in seen:
-                seen.add(name)
-                telegram = step.send == SendChannel.TELEGRAM
-                issues += _named_template_issues(loc, name, dirs, telegram)
-        for key in ("subject", "body", "task"):
-            if (source := getattr(step, key)) and (problem := templates.compile_check(source)):
-                msg = f"{key} does not compile: {problem.message}"
-                issues.append(_Issue(("steps", i, key), msg, problem.hint, problem.line))
-    return issues
-
-
-def _named_template_issues(
-    loc: tuple[str | int, ...], name: str, dirs: tuple[Path, ...], telegram_only: bool
-) -> list[_Issue]:
-    owner = templates.locate(name, dirs)
-    what = "variant template" if "variants" in loc else "template"
-    if owner is None:
-        hint = _close(name, templates.available(dirs)) or "looked in " + ", ".join(map(str, dirs))
-        return [_Issue(loc, f"{what} '{name}' not found", hint)]
-    issues = []
-    if not telegram_only and not (owner / f"{name}.subject.txt").is_file():
-        issues.append(_Issue(loc, f"{what} '{name}' has no {name}.subject.txt"))
-    for part in ("subject.txt", "body.txt", "body.html"):
-        path = owner / f"{name}.{part}"
-        if path.is_file() and (problem := templates.compile_check(path.read_text("utf-8"))):
-            msg = f"{what} '{name}' does not compile: {path.name}, line {problem.line}: "
-            issues.append(_Issue(loc, msg + problem.message, problem.hint))
-    return issues
-
-
-def _compose(text: str) -> tuple[Node | None, Any]:
-    """The node tree (for line numbers) and the data of one YAML document."""
-    loader = _Loader(text)
-    try:
-        root = loader.get_single_node()
-        return root, loader.construct_document(root) if root is not None else None
-    finally:
-        loader.dispose()
-
-
-def _syntax_problem(exc: yaml.YAMLError, text: str) -> tuple[int, str]:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line = mark.line + 1 if mark else text.count("\n", 0, getattr(exc, "position", 0)) + 1
-    reason = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
-    start, context = getattr(exc, "context_mark", None), getattr(exc, "context", None)
-    if mark and start and context and start.line != mark.line:
-        reason += f" ({context} on line {start.line + 1})"
-    return line, f"YAML syntax error: {reason}"
-
-
-def _parse(
-    text: str, source_name: str, template_dirs: Iterable[Path] | None
-) -> tuple[Sequence | None, list[Problem]]:
-    def problem(line: int, message: str, hint: str = "") -> Problem:
-        return Problem(line, message, hint, source_name)
-
-    try:
-        root, data = _compose(text)
-    except yaml.YAMLError as exc:
-        return None, [problem(*_syntax_problem(exc, text))]
-    if root is None or not isinstance(data, dict):
-        return None, [problem(1, "a sequence definition is a YAML mapping (name:, kind:, ...)")]
-    problems = [problem(p.line, p.message) for p in _duplicate_keys(root)]
-    try:
-        seq: Sequence | None = Sequence.model_validate(data)
-        issues = _rule_issues(seq)
-        if template_dirs is None:
-            path = Path(source_name)
-            template_dirs = templates.template_dirs_for(path if path.is_file() else None)
-        issues += _template_issues(seq, tuple(template_dirs))
-    except ValidationError as exc:
-        seq, issues = None, _pydantic_issues(exc)
-    problems += [problem(_line_at(root, i.loc, i.inner_line), i.message, i.hint) for i in issues]
-    if seq is not None:
-        seq._source = source_name
-        seq._lines = {key: _line_at(root, (key,)) for key in ("name", "trigger")}
-    return seq, sorted(problems, key=lambda p: p.line)
-
-
-def validate_text(
-    text: str, source_name: str = "<text>", template_dirs: Iterable[Path] | None = None
-) -> list[Problem]:
-    """Every problem in a YAML definition, each at its line (empty when it is valid)."""
-    return _parse(text, source_name, template_dirs)[1]
-
-
-def load_sequence_text(
-    text: str, source_name: str = "<text>", template_dirs: Iterable[Path] | None = None
-) -> Sequence:
-    """Parse and validate a YAML definition; raises DefinitionError with every problem.
-
-    Templates are looked up in `template_dirs`, by default the `templates/` beside
-    `source_name` (when it is a file) and then the built-in library."""
-    seq, problems = _parse(text, source_name, template_dirs)
-    if problems or seq is None:
-        raise DefinitionError(problems)
-    return seq
-
-
-def _load_all(path: Path) -> tuple[list[Sequence], list[Problem]]:
-    files = [path] if path.is_file() else sorted([*path.glob("*.yml"), *path.glob("*.yaml")])
-    sequences, problems, seen = [], [], {}
-    for file in files:
-        try:
-            seq, found = _parse(file.read_text("utf-8"), str(file), None)
-        except UnicodeDecodeError:
-            seq, found = None, [Problem(1, "not UTF-8 text", "save the file as UTF-8", str(file))]
-        problems += found
-        if seq is None:
-            continue
-        if seq.name in seen:
-            msg = f"name '{seq.name}' is already used by {seen[seq.name]}"
-            problems.append(Problem(seq._lines["name"], msg, "names are unique", str(file)))
-        seen.setdefault(seq.name, file.name)
-        sequences.append(seq)
-    return sequences, problems + find_overlaps(sequences)
-
-
-def validate_directory(path: Path) -> list[Problem]:
-    """Problems in every definition under `path` (a file or a folder), duplicates, overlaps."""
-    return _load_all(Path(path))[1]
-
-
-def load_directory(path: Path) -> list[Sequence]:
-    """Load every `*.yml`/`*.yaml` definition in `path`; raises DefinitionError on problems."""
-    sequences, problems = _load_all(Path(path))
-    if problems:
-        raise DefinitionError(problems)
-    return sequences
-
-
-def load_library() -> list[Sequence]:
-    """The built-in sequences."""
-    return load_directory(LIBRARY_DIR)
-
-
-def find_overlaps(sequences: Iterable[Sequence]) -> list[Problem]:
-    """Pairs of active sequences that one event would both start for the same target."""
-    automatic = [s for s in sequences if s.active and s.trigger != Trigger.MANUAL]
-    problems = []
-    for i, first in enumerate(automatic):
-        for second in automatic[i + 1 :]:
-            if first.trigger == second.trigger and first.target == second.target:
-                msg = (
-                    f"sequences '{first.name}' and '{second.name}' both start on "
-                    f"{second.trigger} and would both touch the same {second.target}"
-                )
-                hint = "set active: false on one, or give it trigger: manual"
-                line = second._lines.get("trigger", 0)
-                problems.append(Problem(line, msg, hint, second._source))
-    return problems
-
-
-class _Dumper(yaml.SafeDumper):
-    def represent_str(self, data: str) -> Node:
-        style = "|" if "\n" in data else None
-        return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-    def represent_list(self, data: list[Any]) -> Node:
-        flow = all(not isinstance(item, dict | list) for item in data)
-        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
-
-    def represent_dict(self, data: dict[str, Any]) -> Node:
-        flow = set(data) <= {"every", "times"} or set(data) <= {"days", "from", "to"}
-        return self.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
-
-
-_Dumper.add_representer(str, _Dumper.represent_str)
-_Dumper.add_representer(list, _Dumper.represent_list)
-_Dumper.add_representer(dict, _Dumper.represent_dict)
-
-
-def sequence_to_yaml(seq: Sequence) -> str:
-    """The YAML definition of `seq`; loading it gives back an equal sequence."""
-    data = seq.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-    if "send_window" in data:  # a window that differs is written out whole
-        data["send_window"] = seq.send_window.model_dump(mode="json", by_alias=True)
-    for step in data["steps"]:
-        if len(step.get("escalate", ())) == 1:
-            step["escalate"] = step["escalate"][0]
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096)

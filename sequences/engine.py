@@ -4,62 +4,33 @@ Only enrollments whose `next_action_at` has come are read, in batches; each batc
 one transaction: the outbox rows it writes and the enrollments it advances commit
 together, so a tick run twice writes nothing new. Touches of one customer that fall
 due together become one message listing every invoice, and no customer gets two
-messages within the frequency cap, across all sequences.
+messages within the frequency cap, across all sequences. What a batch knows is read by
+`sequences.batch`; the message itself is composed and written by `sequences.messages`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sequences import ledger, timing
-from sequences.planner import (
-    Act,
-    CustomerFacts,
-    DisputeFacts,
-    EnrollmentFacts,
-    Exit,
-    InvoiceFacts,
-    Notice,
-    Wait,
-    plan,
-    variant_for,
-)
-from sequences.store import Stored, active_sequences, ensure_library, stored_by_id
-from sequences.templates import render, render_inline, render_text
+from sequences.batch import Batch, load_batch
+from sequences.messages import Send, message_context, write_message
+from sequences.planner import Act, EnrollmentFacts, Exit, Notice, Wait, plan
+from sequences.promises import PROMISE_GRACE, settle_promises
+from sequences.store import Stored, active_sequences, ensure_library
+from sequences.templates import render_text
 from storage.db import take_write_lock
-from storage.models import (
-    Contact,
-    Customer,
-    Dispute,
-    Enrollment,
-    EnrollmentState,
-    Invoice,
-    OutboxMessage,
-    OutboxState,
-)
-from storage.queries import (
-    active_pauses,
-    checklist_done,
-    claim_due_enrollments,
-    disputed_invoices,
-    enroll_new_targets,
-    last_customer_messages,
-    last_replies,
-    wake_paused_enrollments,
-)
+from storage.models import Enrollment, EnrollmentState
+from storage.queries import claim_due_enrollments, enroll_new_targets, wake_paused_enrollments
 
-CUSTOMER_MESSAGE = "customer_message"
-INDEFINITE_PAUSE_RECHECK = timedelta(days=1)
 MESSAGE_ORDER = ("disputes", "past_due", "invoicing", "onboarding")
 
 
@@ -72,7 +43,7 @@ class EngineConfig:
     exclude_tag: str | None = "no-reminders"
     batch: int = 500
     pay_url: str | None = None
-    promise_grace: timedelta = ledger.PROMISE_GRACE
+    promise_grace: timedelta = PROMISE_GRACE
 
 
 @dataclass
@@ -119,7 +90,7 @@ async def tick(
         await ensure_library(conn, now=now)
         # Promises first: a broken one resumes its enrollments with a notice, which
         # waking them merely because their pause ran out would not give.
-        promises = await ledger.settle_promises(conn, now=now, grace=config.promise_grace)
+        promises = await settle_promises(conn, now=now, grace=config.promise_grace)
         report.promises_kept, report.promises_broken = len(promises.kept), len(promises.broken)
         report.woken = await wake_paused_enrollments(conn, now=now)
         for stored in await active_sequences(conn):
@@ -140,103 +111,12 @@ async def tick(
     return report
 
 
-@dataclass
-class _Batch:
-    sequences: dict[int, Stored]
-    customers: dict[int, Row]
-    invoices: dict[int, InvoiceFacts]
-    disputes: dict[int, DisputeFacts]
-    contacts: dict[int, list[Row]]
-    replies: dict[int, datetime]
-    last_message: dict[int, datetime]
-    pauses: list[Row]
-    checklists: dict[int, set[str]]
-
-    def customer(self, customer_id: int) -> CustomerFacts:
-        """The planner's view of a customer of this batch."""
-        row = self.customers[customer_id]
-        return CustomerFacts(
-            id=row.id, external_id=row.external_id, name=row.name,
-            timezone=row.timezone or "UTC", country=row.country, language=row.language,
-            owner_slack_id=row.owner_slack_id, last_reply_at=self.replies.get(customer_id),
-            checklist_done=frozenset(self.checklists.get(customer_id, ())),
-        )  # fmt: skip
-
-    def paused_until(self, row: Row, sequence_name: str, now: datetime) -> datetime | None:
-        """When the pauses on this enrollment's target end (indefinite: a day from now)."""
-        ends = [
-            p.until or now + INDEFINITE_PAUSE_RECHECK
-            for p in self.pauses
-            if (p.scope == "customer" and p.customer_id == row.customer_id)
-            or (p.scope == "invoice" and row.invoice_id and p.invoice_id == row.invoice_id)
-            or (p.scope == "sequence" and p.sequence_name == sequence_name)
-        ]
-        return max(ends) if ends else None
-
-
-async def _load(conn: AsyncConnection, rows: list[Row], now: datetime) -> _Batch:
-    customer_ids = {r.customer_id for r in rows}
-    invoice_ids = {r.invoice_id for r in rows if r.invoice_id}
-    dispute_ids = {r.dispute_id for r in rows if r.dispute_id}
-    c, i, d, ct = Customer.__table__, Invoice.__table__, Dispute.__table__, Contact.__table__
-    customers = {r.id: r for r in await conn.execute(select(c).where(c.c.id.in_(customer_ids)))}
-    disputed = await disputed_invoices(conn, invoice_ids)
-    invoices = {
-        r.id: InvoiceFacts(
-            r.id,
-            r.number,
-            r.issue_date,
-            r.due_date,
-            r.amount,
-            r.open_amount,
-            r.currency,
-            str(r.status),
-            r.id in disputed,
-        )
-        for r in await conn.execute(select(i).where(i.c.id.in_(invoice_ids)))
-    }
-    disputes = {
-        r.id: DisputeFacts(r.id, str(r.status), r.opened_at)
-        for r in await conn.execute(select(d).where(d.c.id.in_(dispute_ids)))
-    }
-    contacts: dict[int, list[Row]] = defaultdict(list)
-    usable = select(ct).where(
-        ct.c.customer_id.in_(customer_ids), ct.c.opted_out_at.is_(None),
-        ct.c.unreachable_at.is_(None),
-    ).order_by(ct.c.is_primary.desc(), ct.c.id)  # fmt: skip
-    for r in await conn.execute(usable):
-        contacts[r.customer_id].append(r)
-    sequences = await stored_by_id(conn, {r.sequence_id for r in rows})
-    pauses = await active_pauses(
-        conn, customer_ids=customer_ids, invoice_ids=invoice_ids,
-        sequence_names={s.sequence.name for s in sequences.values()}, now=now,
-    )  # fmt: skip
-    return _Batch(
-        sequences=sequences,
-        customers=customers,
-        invoices=invoices,
-        disputes=disputes,
-        contacts=contacts,
-        replies=await last_replies(conn, customer_ids),
-        last_message=await last_customer_messages(conn, customer_ids),
-        pauses=pauses,
-        checklists=await checklist_done(conn, customer_ids),
-    )
-
-
-@dataclass
-class _Send:
-    row: Row
-    decision: Act | Notice
-    stored: Stored
-
-
 async def _run_batch(
     conn: AsyncConnection, rows: list[Row], *, now: datetime, config: EngineConfig,
     report: TickReport,
 ) -> None:  # fmt: skip
-    batch = await _load(conn, rows, now)
-    sends: dict[int, list[_Send]] = defaultdict(list)
+    batch = await load_batch(conn, rows, now)
+    sends: dict[int, list[Send]] = defaultdict(list)
     for row in rows:
         report.due += 1
         stored = batch.sequences[row.sequence_id]
@@ -262,14 +142,14 @@ async def _run_batch(
             await _move(conn, row, next_action_at=decision.until)
             report.waited += 1
         elif isinstance(decision, Notice):
-            sends[row.customer_id].append(_Send(row, decision, stored))
+            sends[row.customer_id].append(Send(row, decision, stored))
         else:
             team = decision.team if decision.step.send else (*decision.team, decision.position)
             for position in team:
                 await _team_action(conn, row, position, stored, batch, now)
             report.tasks += len(team)
             if decision.step.send is not None:
-                sends[row.customer_id].append(_Send(row, decision, stored))
+                sends[row.customer_id].append(Send(row, decision, stored))
             else:
                 await _advance(conn, row, decision, now)
     for customer_id, group in sends.items():
@@ -306,48 +186,12 @@ async def _advance(conn: AsyncConnection, row: Row, decision: Act, now: datetime
     await _move(conn, row, current_step=step, repeat_count=repeat, next_action_at=decision.next_at)
 
 
-def message_context(
-    customer: Row,
-    invoices: list[InvoiceFacts],
-    contact: Row | None,
-    pay_url: str | None,
-    checklist: tuple[str, ...] = (),
-    done: set[str] | frozenset[str] = frozenset(),
-) -> dict[str, Any]:
-    """What templates see (SPEC section 5): the customer, contact, invoices, totals, links."""
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for invoice in invoices:
-        totals[invoice.currency] += invoice.open_amount
-
-    def link(numbers: str, amount: Decimal | None) -> str | None:
-        if not pay_url:
-            return None
-        shown = "" if amount is None else f"{amount:.2f}"
-        return pay_url.format(invoice=numbers, customer=customer.external_id, amount=shown)
-
-    single = next(iter(totals.values())) if len(totals) == 1 else None
-    return {
-        "customer": customer._asdict(),
-        "contact": contact._asdict() if contact is not None else None,
-        "invoices": [
-            vars(i) | {"settled": i.settled, "pay_url": link(i.number, i.open_amount)}
-            for i in invoices
-        ],
-        "total": dict(totals),
-        # One link for the whole message; each invoice also has its own.
-        "pay_url": link(",".join(i.number for i in invoices), single) if invoices else None,
-        # Who signs: known once Slack users are (issue 5); templates handle None.
-        "collector": None,
-        "checklist": [{"item": item, "done": item in done} for item in checklist],
-    }
-
-
 async def _team_action(
     conn: AsyncConnection,
     row: Row,
     position: tuple[int, int],
     stored: Stored,
-    batch: _Batch,
+    batch: Batch,
     now: datetime,
 ) -> None:
     """A task for the collector, or an escalation, as a task until Slack posts them."""
@@ -372,35 +216,11 @@ async def _team_action(
     )  # fmt: skip
 
 
-def choose_contact(step_send: str, contacts: list[Row]) -> Row | None:
-    """The contact to use: the step's channel, else (or for `preferred`) the best one."""
-    by_channel: dict[str, Row] = {}
-    for contact in contacts:
-        by_channel.setdefault(str(contact.channel), contact)
-    order = ["telegram", "email"] if step_send == "preferred" else [step_send, "telegram", "email"]
-    for channel in order:
-        if channel in by_channel:
-            return by_channel[channel]
-    return None
-
-
-def _lead(group: list[_Send], invoices: dict[int, InvoiceFacts]) -> _Send:
-    """The touch whose step speaks for the whole message: the most overdue invoice's."""
-
-    def overdue(send: _Send) -> Any:
-        invoice = invoices.get(send.row.invoice_id)
-        return (
-            isinstance(send.decision, Notice),
-            -(invoice.due_date.toordinal()) if invoice else 0,
-        )
-
-    return max(group, key=overdue)
-
-
 async def _send_group(
-    conn: AsyncConnection, customer_id: int, group: list[_Send], batch: _Batch, *,
+    conn: AsyncConnection, customer_id: int, group: list[Send], batch: Batch, *,
     now: datetime, config: EngineConfig, report: TickReport, capped: bool = True,
 ) -> None:  # fmt: skip
+    """One customer's touches of one kind: held by the cap, or one message; then they move on."""
     last = batch.last_message.get(customer_id)
     if capped and not timing.cap_allows(last, now, config.frequency_cap):
         until = timing.earliest_after_cap(last, config.frequency_cap)
@@ -408,57 +228,7 @@ async def _send_group(
             await _move(conn, send.row, next_action_at=until)
         report.capped += len(group)
         return
-    customer = batch.customers[customer_id]
-    lead = _lead(group, batch.invoices)
-    step = lead.decision.step if isinstance(lead.decision, Act) else None
-    contact = choose_contact(
-        str(step.send) if step else "preferred", batch.contacts.get(customer_id, [])
-    )
-    invoices = sorted(
-        {batch.invoices[s.row.invoice_id] for s in group if s.row.invoice_id in batch.invoices},
-        key=lambda i: (i.due_date, i.number),
-    )
-    if contact is None:
-        await ledger.add_task(
-            conn, kind="unreachable", customer_id=customer_id, now=now,
-            key=f"unreachable:{customer_id}:{now.date()}",
-            title=f"No way to reach {customer.name}: no usable email or Telegram contact",
-        )  # fmt: skip
-    else:
-        checklist = step.checklist or () if step is not None else ()
-        context = message_context(customer, invoices, contact, config.pay_url, checklist,
-                           batch.checklists.get(customer_id, set()))  # fmt: skip
-        variant = None
-        if isinstance(lead.decision, Notice):
-            message = render(lead.decision.template, context, lead.stored.template_dirs)
-        elif step is not None and step.template:
-            variant = variant_for(
-                lead.stored.sequence, lead.decision.position[0], batch.customer(customer_id)
-            )
-            message = render(variant or step.template, context, lead.stored.template_dirs)
-        else:
-            assert step is not None and step.body is not None
-            message = render_inline(step.subject, step.body, context)
-        touched = sorted(
-            f"{s.row.id}.{s.decision.position if isinstance(s.decision, Act) else 'notice'}"
-            for s in group
-        )
-        key = "touch:" + hashlib.sha256("|".join(touched).encode()).hexdigest()[:40]
-        upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        position = lead.decision.position if isinstance(lead.decision, Act) else (None, None)
-        await conn.execute(
-            upsert(OutboxMessage.__table__).values(
-                idempotency_key=key, channel=str(contact.channel), kind=CUSTOMER_MESSAGE,
-                customer_id=customer_id, contact_id=contact.id, enrollment_id=lead.row.id,
-                sequence_id=lead.row.sequence_id, step_index=position[0], variant=variant,
-                invoice_ids=[i.id for i in invoices], subject=message.subject,
-                body=message.text,
-                payload={"html": message.html, "enrollments": [s.row.id for s in group]},
-                scheduled_for=now, state=OutboxState.PENDING, attempts=0,
-                next_attempt_at=now, created_at=now,
-            ).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        )  # fmt: skip
-        batch.last_message[customer_id] = now
+    if await write_message(conn, customer_id, group, batch, now=now, pay_url=config.pay_url):
         report.messages += 1
     for send in group:
         if isinstance(send.decision, Notice):

@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sequences import timing
+from sequences import send_windows, timing
+from sequences.calendar import Offset, apply_offset, parse_offset
 from sequences.definitions import ExitEvent, Sequence, Step
 
 Position = tuple[int, int]  # (step index, repetition index)
@@ -145,7 +146,7 @@ def position_day(
 ) -> date:
     """The local day a position falls on."""
     step = sequence.steps[position[0]]
-    offset = timing.parse_offset(step.at)
+    offset = parse_offset(step.at)
     anchors = {
         "start": local_day(enrollment.started_at, customer.timezone),
         "due": invoice.due_date if invoice else None,
@@ -155,11 +156,11 @@ def position_day(
     anchor = anchors[offset.anchor]
     if anchor is None:
         raise ValueError(f"step {position[0] + 1} is anchored on {offset.anchor}, which is unknown")
-    day = timing.apply_offset(offset, anchor, customer.country)
+    day = apply_offset(offset, anchor, customer.country)
     if position[1] and step.repeat:
-        every = timing.parse_offset(f"start+{step.repeat.every}")
-        shifted = timing.Offset("start", every.amount * position[1], every.unit)
-        day = timing.apply_offset(shifted, day, customer.country)
+        every = parse_offset(f"start+{step.repeat.every}")
+        shifted = Offset("start", every.amount * position[1], every.unit)
+        day = apply_offset(shifted, day, customer.country)
     return day
 
 
@@ -172,10 +173,10 @@ def variant_for(sequence: Sequence, step_index: int, customer: CustomerFacts) ->
     return step.variants[int.from_bytes(digest.digest()[:8], "big") % len(step.variants)]
 
 
-def window_of(sequence: Sequence) -> timing.SendWindow:
-    """The sequence's send window in timing's terms."""
+def window_of(sequence: Sequence) -> send_windows.SendWindow:
+    """The sequence's send window in the terms of the timing rules."""
     w = sequence.send_window
-    return timing.SendWindow(w.weekdays, w.from_, w.to)
+    return send_windows.SendWindow(w.weekdays, w.from_, w.to)
 
 
 def plan(

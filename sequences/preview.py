@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Row
 
 from sequences import timing
+from sequences.calendar import parse_offset
 from sequences.definitions import Sequence, Step
-from sequences.engine import message_context
+from sequences.messages import message_context
 from sequences.planner import (
     CustomerFacts,
     DisputeFacts,
@@ -54,7 +55,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _anchor(step: Step) -> str:
-    return timing.parse_offset(step.at).anchor
+    return parse_offset(step.at).anchor
 
 
 def step_kind(step: Step) -> str:
@@ -81,7 +82,7 @@ def timeline(
 
     Escalations of an acknowledged dispute are left out: the planner stops them too.
     Raises ValueError for a step anchored on a date the target lacks, and
-    timing.WindowError when the send window never meets a business day.
+    send_windows.WindowError when the send window never meets a business day.
     """
     window = window_of(sequence)
     planned = []

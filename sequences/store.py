@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sequences.definitions import Sequence, load_library, sequence_to_yaml
+from sequences.definition_loading import load_library, sequence_to_yaml
+from sequences.definitions import Sequence
 from sequences.templates import LIBRARY_TEMPLATES
 from storage.models import Sequence as SequenceRow
 

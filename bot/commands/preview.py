@@ -16,8 +16,9 @@ from bot.commands.common import ready_engine
 from bot.errors import CliError
 from bot.settings import Settings
 from sequences import lookup
-from sequences.definitions import Sequence, load_library
-from sequences.engine import choose_contact
+from sequences.definition_loading import load_library
+from sequences.definitions import Sequence
+from sequences.messages import choose_contact
 from sequences.planner import (
     CustomerFacts,
     DisputeFacts,
@@ -26,9 +27,9 @@ from sequences.planner import (
     exit_reason,
 )
 from sequences.preview import PlannedStep, render_message, team_text, timeline
+from sequences.send_windows import WindowError
 from sequences.store import stored_by_name
 from sequences.templates import LIBRARY_TEMPLATES, TemplateError, customer_locale, money
-from sequences.timing import WindowError
 from storage.models import Sequence as SequenceRow
 from storage.queries import checklist_done, last_replies
 

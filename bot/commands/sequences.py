@@ -10,7 +10,8 @@ from pathlib import Path
 from bot.commands.common import ready_engine
 from bot.errors import CliError
 from bot.settings import Settings
-from sequences.definitions import DefinitionError, Problem, Sequence, find_overlaps, load_directory
+from sequences.definition_loading import DefinitionError, find_overlaps, load_directory
+from sequences.definitions import Problem, Sequence
 from sequences.store import LoadResult, active_sequences, ensure_library, store_sequences
 from sequences.templates import template_dirs_for
 

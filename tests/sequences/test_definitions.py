@@ -8,15 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from sequences.definitions import (
+from sequences.definition_loading import (
     DefinitionError,
-    ExitEvent,
-    Kind,
-    Problem,
-    SendChannel,
-    Sequence,
-    Step,
-    Trigger,
     find_overlaps,
     load_directory,
     load_sequence_text,
@@ -24,6 +17,7 @@ from sequences.definitions import (
     validate_directory,
     validate_text,
 )
+from sequences.definitions import ExitEvent, Kind, Problem, SendChannel, Sequence, Step, Trigger
 from sequences.templates import LIBRARY_TEMPLATES
 from storage.models.enums import SequenceKind
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 
-from sequences import ledger
-from sequences.definitions import load_library
+from sequences import disputes, ledger, promises
+from sequences.definition_loading import load_library
 from sequences.engine import EngineConfig
 from sequences.store import store_sequences
 from sequences.templates import LIBRARY_TEMPLATES
@@ -36,7 +36,7 @@ async def test_a_kept_promise_ends_the_chase(engine):
     clock = Clock(engine)
     await clock.at(utc(2026, 2, 5, 10))  # gentle
     async with engine.begin() as conn:
-        await ledger.record_promise(
+        await promises.record_promise(
             conn, invoice_id=invoice, promised_date=date(2026, 2, 20), amount=None,
             source="telegram", actor="contact", now=utc(2026, 2, 6, 10),
         )  # fmt: skip
@@ -56,7 +56,7 @@ async def test_a_broken_promise_resumes_with_a_broken_promise_message(engine):
     clock = Clock(engine)
     await clock.at(utc(2026, 2, 5, 10))
     async with engine.begin() as conn:
-        await ledger.record_promise(
+        await promises.record_promise(
             conn, invoice_id=invoice, promised_date=date(2026, 2, 16), amount=None,
             source="slack", actor="U1", now=utc(2026, 2, 6, 10),
         )  # fmt: skip
@@ -77,7 +77,7 @@ async def test_a_dispute_pauses_the_chase_and_runs_the_disputes_sequence(engine)
     clock = Clock(engine)
     await clock.at(utc(2026, 2, 5, 10))
     async with engine.begin() as conn:
-        dispute = await ledger.open_dispute(
+        dispute = await disputes.open_dispute(
             conn, invoice_id=invoice, reason="wrong quantity", actor="contact",
             now=utc(2026, 2, 6, 9),
         )  # fmt: skip
@@ -90,10 +90,10 @@ async def test_a_dispute_pauses_the_chase_and_runs_the_disputes_sequence(engine)
     assert len(clock.sent) == 2
     assert [t.kind for t in await tasks(engine)].count("escalation") >= 2
     async with engine.begin() as conn:
-        await ledger.acknowledge_dispute(
+        await disputes.acknowledge_dispute(
             conn, dispute_id=dispute, actor="U2", now=utc(2026, 2, 13, 11)
         )
-        await ledger.resolve_dispute(
+        await disputes.resolve_dispute(
             conn, dispute_id=dispute, resolution="goods were delivered", credit_amount=None,
             actor="U2", now=utc(2026, 2, 16, 9),
         )  # fmt: skip

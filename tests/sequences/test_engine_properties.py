@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from sequences import timing
+from sequences.calendar import is_business_day
 from storage.db import create_engine
 from storage.models import Invoice
 from tests.sequences.engine_helpers import Clock, add_customer, add_invoice, outbox, utc
@@ -81,7 +81,7 @@ async def test_engine_rules_hold_for_any_ledger_and_any_tick_times(
             zone, country = zones[m.customer_id]
             local = m.scheduled_for.astimezone(ZoneInfo(zone))
             assert local.weekday() < 5, f"weekend message {local}"
-            assert timing.is_business_day(local.date(), country), f"holiday message {local}"
+            assert is_business_day(local.date(), country), f"holiday message {local}"
             assert 9 <= local.hour < 17, f"message outside the window: {local}"
             by_customer.setdefault(m.customer_id, []).append(m.scheduled_for)
             if paid and m.scheduled_for >= paid_at:

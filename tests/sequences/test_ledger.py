@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select, update
 
-from sequences import ledger
+from sequences import disputes, ledger, promises
 from storage.models import (
     Contact,
     Dispute,
@@ -70,7 +70,7 @@ async def _events(engine) -> list[str]:
 
 async def test_a_promise_pauses_until_its_date_plus_grace(engine, ids):
     async with engine.begin() as conn:
-        await ledger.record_promise(
+        await promises.record_promise(
             conn, invoice_id=ids["invoice"], promised_date=date(2026, 3, 9),
             amount=Decimal("100"), source="telegram", actor="contact:1", now=NOW,
         )  # fmt: skip
@@ -82,11 +82,11 @@ async def test_a_promise_pauses_until_its_date_plus_grace(engine, ids):
 
 async def test_a_second_promise_replaces_the_first_and_moves_the_wait(engine, ids):
     async with engine.begin() as conn:
-        first = await ledger.record_promise(
+        first = await promises.record_promise(
             conn, invoice_id=ids["invoice"], promised_date=date(2026, 3, 9), amount=None,
             source="slack", actor="U1", now=NOW,
         )  # fmt: skip
-        await ledger.record_promise(
+        await promises.record_promise(
             conn, invoice_id=ids["invoice"], promised_date=date(2026, 3, 20), amount=None,
             source="slack", actor="U1", now=NOW,
         )  # fmt: skip
@@ -106,7 +106,7 @@ async def test_a_bad_promise_is_refused_and_writes_nothing(engine, ids, kwargs, 
     args = {"promised_date": date(2026, 3, 9), "amount": None} | kwargs
     async with engine.connect() as conn:
         with pytest.raises(ledger.LedgerError, match=message):
-            await ledger.record_promise(
+            await promises.record_promise(
                 conn, invoice_id=ids["invoice"], source="slack", actor="U1", now=NOW, **args
             )
         await conn.rollback()
@@ -118,7 +118,7 @@ async def test_a_promise_on_a_paid_invoice_is_refused(engine, ids):
         await conn.execute(update(Invoice.__table__).values(open_amount=0, status="paid"))
     async with engine.connect() as conn:
         with pytest.raises(ledger.LedgerError, match="not open"):
-            await ledger.record_promise(
+            await promises.record_promise(
                 conn, invoice_id=ids["invoice"], promised_date=date(2026, 3, 9), amount=None,
                 source="slack", actor="U1", now=NOW,
             )  # fmt: skip
@@ -126,55 +126,55 @@ async def test_a_promise_on_a_paid_invoice_is_refused(engine, ids):
 
 async def test_a_kept_promise_and_a_broken_one(engine, ids):
     async with engine.begin() as conn:
-        promise = await ledger.record_promise(
+        promise = await promises.record_promise(
             conn, invoice_id=ids["invoice"], promised_date=date(2026, 3, 9), amount=None,
             source="slack", actor="U1", now=NOW,
         )  # fmt: skip
     # Not broken yet on the last day of grace.
     async with engine.begin() as conn:
-        early = await ledger.settle_promises(conn, now=datetime(2026, 3, 12, 23, tzinfo=UTC))
-    assert early == ledger.PromiseOutcome(kept=[], broken=[])
+        early = await promises.settle_promises(conn, now=datetime(2026, 3, 12, 23, tzinfo=UTC))
+    assert early == promises.PromiseOutcome(kept=[], broken=[])
     late = datetime(2026, 3, 13, 1, tzinfo=UTC)
     async with engine.begin() as conn:
-        outcome = await ledger.settle_promises(conn, now=late)
+        outcome = await promises.settle_promises(conn, now=late)
     assert outcome.broken == [promise]
     e = await _one(engine, Enrollment.__table__, Enrollment.id == ids["enrollment"])
     assert (e.state, e.notice, e.next_action_at) == ("active", "promise_broken", late)
     task = await _one(engine, Task.__table__, Task.kind == "broken_promise")
     assert task.assignee_slack_id == "U0OWNER1" and "INV-1" in task.title
     async with engine.begin() as conn:  # settling again does nothing more
-        assert await ledger.settle_promises(conn, now=late) == ledger.PromiseOutcome([], [])
+        assert await promises.settle_promises(conn, now=late) == promises.PromiseOutcome([], [])
 
 
 async def test_a_promise_is_kept_when_the_invoice_is_paid(engine, ids):
     async with engine.begin() as conn:
-        promise = await ledger.record_promise(
+        promise = await promises.record_promise(
             conn, invoice_id=ids["invoice"], promised_date=date(2026, 3, 9), amount=None,
             source="slack", actor="U1", now=NOW,
         )  # fmt: skip
         await conn.execute(update(Invoice.__table__).values(open_amount=0, status="paid"))
-        outcome = await ledger.settle_promises(conn, now=NOW + timedelta(days=1))
+        outcome = await promises.settle_promises(conn, now=NOW + timedelta(days=1))
     assert outcome.kept == [promise]
     assert "promise_kept" in await _events(engine)
 
 
 async def test_a_dispute_pauses_the_invoice_and_its_resolution_resumes_it(engine, ids):
     async with engine.begin() as conn:
-        dispute = await ledger.open_dispute(
+        dispute = await disputes.open_dispute(
             conn, invoice_id=ids["invoice"], reason="wrong quantity", actor="U1", now=NOW
         )
     e = await _one(engine, Enrollment.__table__, Enrollment.id == ids["enrollment"])
     assert (e.state, e.pause_reason, e.paused_until) == ("paused", "disputed", None)
     async with engine.connect() as conn:
         with pytest.raises(ledger.LedgerError, match="already has an open dispute"):
-            await ledger.open_dispute(
+            await disputes.open_dispute(
                 conn, invoice_id=ids["invoice"], reason="again", actor="U1", now=NOW
             )
     async with engine.begin() as conn:
-        assert await ledger.acknowledge_dispute(conn, dispute_id=dispute, actor="U2", now=NOW)
-        assert not await ledger.acknowledge_dispute(conn, dispute_id=dispute, actor="U2", now=NOW)
+        assert await disputes.acknowledge_dispute(conn, dispute_id=dispute, actor="U2", now=NOW)
+        assert not await disputes.acknowledge_dispute(conn, dispute_id=dispute, actor="U2", now=NOW)
         later = NOW + timedelta(days=3)
-        await ledger.resolve_dispute(
+        await disputes.resolve_dispute(
             conn, dispute_id=dispute, resolution="credit note for 2 units",
             credit_amount=Decimal("30"), actor="U2", now=later,
         )  # fmt: skip
@@ -190,13 +190,13 @@ async def test_a_dispute_pauses_the_invoice_and_its_resolution_resumes_it(engine
 async def test_a_dispute_needs_a_reason_and_a_credit_within_the_open_amount(engine, ids):
     async with engine.connect() as conn:
         with pytest.raises(ledger.LedgerError, match="needs a reason"):
-            await ledger.open_dispute(conn, invoice_id=ids["invoice"], reason="  ", actor="U",
+            await disputes.open_dispute(conn, invoice_id=ids["invoice"], reason="  ", actor="U",
                                       now=NOW)  # fmt: skip
-        dispute = await ledger.open_dispute(
+        dispute = await disputes.open_dispute(
             conn, invoice_id=ids["invoice"], reason="late delivery", actor="U", now=NOW
         )
         with pytest.raises(ledger.LedgerError, match="at most the open amount"):
-            await ledger.resolve_dispute(
+            await disputes.resolve_dispute(
                 conn, dispute_id=dispute, resolution="credit", credit_amount=Decimal(500),
                 actor="U", now=NOW,
             )  # fmt: skip

@@ -8,15 +8,15 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from sequences.definitions import (
+from sequences.definition_loading import (
     LIBRARY_DIR,
-    Kind,
     find_overlaps,
     load_library,
     load_sequence_text,
     sequence_to_yaml,
     validate_directory,
 )
+from sequences.definitions import Kind
 from sequences.templates import (
     LIBRARY_TEMPLATES,
     available,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sequences.definitions import load_library
+from sequences.definition_loading import load_library
 from sequences.planner import (
     CustomerFacts,
     DisputeFacts,

@@ -6,23 +6,17 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 
-from sequences.timing import (
-    DEFAULT_WINDOW,
+from sequences.calendar import (
     Offset,
     OffsetError,
-    SendWindow,
-    WindowError,
     add_business_days,
     apply_offset,
-    cap_allows,
-    earliest_after_cap,
     is_business_day,
-    latest_due,
     next_business_day,
-    next_send_time,
     parse_offset,
-    parse_window,
 )
+from sequences.send_windows import DEFAULT_WINDOW, SendWindow, WindowError, parse_window
+from sequences.timing import cap_allows, earliest_after_cap, latest_due, next_send_time
 
 OFFSET_HINT = "; expected ANCHOR[+|-]N(d|bd), like due+7d"
 WINDOW_HINT = (

@@ -11,17 +11,16 @@ from zoneinfo import ZoneInfo
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sequences.timing import (
+from sequences.calendar import (
     Offset,
-    SendWindow,
     add_business_days,
     apply_offset,
     is_business_day,
     next_business_day,
-    next_send_time,
     parse_offset,
-    parse_window,
 )
+from sequences.send_windows import SendWindow, parse_window
+from sequences.timing import next_send_time
 
 PROPERTIES = settings(deadline=None, max_examples=300)
 MINUTE = timedelta(minutes=1)

@@ -1,0 +1,162 @@
+"""The customer's message of a tick: its context, its contact, its words, its outbox row.
+
+Touches of one customer that fall due together become one message listing every invoice,
+spoken with the words of the most overdue invoice's step, sent to the contact its
+channel asks for; without a usable contact the collector gets a task instead. The
+outbox row's key is made of the touches, so writing the same message twice adds
+nothing. `message_context` is what templates see, here, for team tasks and in previews.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sequences import ledger
+from sequences.batch import Batch
+from sequences.planner import Act, InvoiceFacts, Notice, variant_for
+from sequences.store import Stored
+from sequences.templates import render, render_inline
+from storage.models import OutboxMessage, OutboxState
+
+CUSTOMER_MESSAGE = "customer_message"
+
+
+@dataclass
+class Send:
+    """A touch for a customer's message: its enrollment, the planner's decision, the sequence."""
+
+    row: Row
+    decision: Act | Notice
+    stored: Stored
+
+
+def message_context(
+    customer: Row,
+    invoices: list[InvoiceFacts],
+    contact: Row | None,
+    pay_url: str | None,
+    checklist: tuple[str, ...] = (),
+    done: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """What templates see (SPEC section 5): the customer, contact, invoices, totals, links."""
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for invoice in invoices:
+        totals[invoice.currency] += invoice.open_amount
+
+    def link(numbers: str, amount: Decimal | None) -> str | None:
+        if not pay_url:
+            return None
+        shown = "" if amount is None else f"{amount:.2f}"
+        return pay_url.format(invoice=numbers, customer=customer.external_id, amount=shown)
+
+    single = next(iter(totals.values())) if len(totals) == 1 else None
+    return {
+        "customer": customer._asdict(),
+        "contact": contact._asdict() if contact is not None else None,
+        "invoices": [
+            vars(i) | {"settled": i.settled, "pay_url": link(i.number, i.open_amount)}
+            for i in invoices
+        ],
+        "total": dict(totals),
+        # One link for the whole message; each invoice also has its own.
+        "pay_url": link(",".join(i.number for i in invoices), single) if invoices else None,
+        # Who signs: known once Slack users are (issue 5); templates handle None.
+        "collector": None,
+        "checklist": [{"item": item, "done": item in done} for item in checklist],
+    }
+
+
+def choose_contact(step_send: str, contacts: list[Row]) -> Row | None:
+    """The contact to use: the step's channel, else (or for `preferred`) the best one."""
+    by_channel: dict[str, Row] = {}
+    for contact in contacts:
+        by_channel.setdefault(str(contact.channel), contact)
+    order = ["telegram", "email"] if step_send == "preferred" else [step_send, "telegram", "email"]
+    for channel in order:
+        if channel in by_channel:
+            return by_channel[channel]
+    return None
+
+
+def _lead(group: list[Send], invoices: dict[int, InvoiceFacts]) -> Send:
+    """The touch whose step speaks for the whole message: the most overdue invoice's."""
+
+    def overdue(send: Send) -> Any:
+        invoice = invoices.get(send.row.invoice_id)
+        return (
+            isinstance(send.decision, Notice),
+            -(invoice.due_date.toordinal()) if invoice else 0,
+        )
+
+    return max(group, key=overdue)
+
+
+async def write_message(
+    conn: AsyncConnection, customer_id: int, group: list[Send], batch: Batch, *,
+    now: datetime, pay_url: str | None,
+) -> bool:  # fmt: skip
+    """Write the one message for the touches in `group` to the outbox; True if written.
+
+    A customer without a usable contact gets no message: the collector gets a task.
+    """
+    customer = batch.customers[customer_id]
+    lead = _lead(group, batch.invoices)
+    step = lead.decision.step if isinstance(lead.decision, Act) else None
+    contact = choose_contact(
+        str(step.send) if step else "preferred", batch.contacts.get(customer_id, [])
+    )
+    invoices = sorted(
+        {batch.invoices[s.row.invoice_id] for s in group if s.row.invoice_id in batch.invoices},
+        key=lambda i: (i.due_date, i.number),
+    )
+    if contact is None:
+        await ledger.add_task(
+            conn, kind="unreachable", customer_id=customer_id, now=now,
+            key=f"unreachable:{customer_id}:{now.date()}",
+            title=f"No way to reach {customer.name}: no usable email or Telegram contact",
+        )  # fmt: skip
+        return False
+    checklist = step.checklist or () if step is not None else ()
+    context = message_context(customer, invoices, contact, pay_url, checklist,
+                       batch.checklists.get(customer_id, set()))  # fmt: skip
+    variant = None
+    if isinstance(lead.decision, Notice):
+        message = render(lead.decision.template, context, lead.stored.template_dirs)
+    elif step is not None and step.template:
+        variant = variant_for(
+            lead.stored.sequence, lead.decision.position[0], batch.customer(customer_id)
+        )
+        message = render(variant or step.template, context, lead.stored.template_dirs)
+    else:
+        assert step is not None and step.body is not None
+        message = render_inline(step.subject, step.body, context)
+    touched = sorted(
+        f"{s.row.id}.{s.decision.position if isinstance(s.decision, Act) else 'notice'}"
+        for s in group
+    )
+    key = "touch:" + hashlib.sha256("|".join(touched).encode()).hexdigest()[:40]
+    upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    position = lead.decision.position if isinstance(lead.decision, Act) else (None, None)
+    await conn.execute(
+        upsert(OutboxMessage.__table__).values(
+            idempotency_key=key, channel=str(contact.channel), kind=CUSTOMER_MESSAGE,
+            customer_id=customer_id, contact_id=contact.id, enrollment_id=lead.row.id,
+            sequence_id=lead.row.sequence_id, step_index=position[0], variant=variant,
+            invoice_ids=[i.id for i in invoices], subject=message.subject,
+            body=message.text,
+            payload={"html": message.html, "enrollments": [s.row.id for s in group]},
+            scheduled_for=now, state=OutboxState.PENDING, attempts=0,
+            next_attempt_at=now, created_at=now,
+        ).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )  # fmt: skip
+    batch.last_message[customer_id] = now
+    return True
