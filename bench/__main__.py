@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     registry = load_all()
     console = Console()
     if args.list:
+        width = max(len(name) for name in registry)
         for bench in registry.values():
-            console.print(f"{bench.name:<12} {bench.summary}")
+            console.print(f"{bench.name:<{width}} {bench.summary}")
         return 0
     selected = args.only or list(registry)
     unknown = [name for name in selected if name not in registry]
