@@ -26,6 +26,10 @@ class OutgoingMessage:
     body: str
     scheduled_for: datetime
     payload: dict[str, Any] = field(default_factory=dict)
+    # Who and what it is about: channels build links and buttons from these.
+    customer_id: int | None = None
+    contact_id: int | None = None
+    invoice_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

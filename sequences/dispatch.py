@@ -181,6 +181,9 @@ def _outgoing(row: Row, address: str | None) -> OutgoingMessage:
         body=row.body,
         scheduled_for=row.scheduled_for,
         payload=dict(row.payload or {}),
+        customer_id=row.customer_id,
+        contact_id=row.contact_id,
+        invoice_ids=tuple(row.invoice_ids or ()),
     )
 
 
