@@ -16,20 +16,25 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sequences import ledger, timing
 from sequences.batch import Batch, load_batch
-from sequences.messages import Send, message_context, write_message
+from sequences.messages import Send, compose_message, message_context
 from sequences.planner import Act, EnrollmentFacts, Exit, Notice, Wait, plan
 from sequences.promises import PROMISE_GRACE, settle_promises
 from sequences.store import Stored, active_sequences, ensure_library
 from sequences.templates import render_text
 from storage.db import take_write_lock
-from storage.models import Enrollment, EnrollmentState
-from storage.queries import claim_due_enrollments, enroll_new_targets, wake_paused_enrollments
+from storage.models import EnrollmentState
+from storage.queries import (
+    add_outbox_messages,
+    claim_due_enrollments,
+    enroll_new_targets,
+    move_enrollments,
+    wake_paused_enrollments,
+)
 
 MESSAGE_ORDER = ("disputes", "past_due", "invoicing", "onboarding")
 
@@ -116,6 +121,7 @@ async def _run_batch(
     report: TickReport,
 ) -> None:  # fmt: skip
     batch = await load_batch(conn, rows, now)
+    writes = _Writes()
     sends: dict[int, list[Send]] = defaultdict(list)
     for row in rows:
         report.due += 1
@@ -123,7 +129,7 @@ async def _run_batch(
         held = batch.paused_until(row, stored.sequence.name, now)
         if held is not None:
             # A paused target's steps wait; planned now, dispatch would only skip them.
-            await _move(conn, row, next_action_at=held)
+            writes.move(row, next_action_at=held)
             report.waited += 1
             continue
         customer = batch.customer(row.customer_id)
@@ -136,10 +142,10 @@ async def _run_batch(
             dispute=batch.disputes.get(row.dispute_id) if row.dispute_id else None,
         )
         if isinstance(decision, Exit):
-            await _end(conn, row, decision.reason, now)
+            await _end(conn, writes, row, decision.reason, now)
             report.ended[decision.reason] = report.ended.get(decision.reason, 0) + 1
         elif isinstance(decision, Wait):
-            await _move(conn, row, next_action_at=decision.until)
+            writes.move(row, next_action_at=decision.until)
             report.waited += 1
         elif isinstance(decision, Notice):
             sends[row.customer_id].append(Send(row, decision, stored))
@@ -151,7 +157,7 @@ async def _run_batch(
             if decision.step.send is not None:
                 sends[row.customer_id].append(Send(row, decision, stored))
             else:
-                await _advance(conn, row, decision, now)
+                await _advance(conn, writes, row, decision, now)
     for customer_id, group in sends.items():
         # One message speaks with one step's words, so only touches of the same kind
         # share it (a delivery is not a past-due reminder). The most pressing kind goes
@@ -160,30 +166,44 @@ async def _run_batch(
         for kind in MESSAGE_ORDER:
             part = [s for s in group if s.stored.sequence.kind == kind]
             if part:
-                await _send_group(conn, customer_id, part, batch, now=now, config=config,
-                                  report=report, capped=kind != "disputes")  # fmt: skip
+                await _send_group(
+                    conn, writes, customer_id, part, batch, now=now, config=config,
+                    report=report, capped=kind != "disputes",
+                )  # fmt: skip
+    await add_outbox_messages(conn, writes.outbox)
+    await move_enrollments(conn, writes.moves)
 
 
-async def _move(conn: AsyncConnection, row: Row, **values: Any) -> None:
-    e = Enrollment.__table__
-    await conn.execute(update(e).where(e.c.id == row.id).values(**values))
+@dataclass
+class _Writes:
+    """A batch's outbox rows and enrollment updates, written together at its end."""
+
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    moves: list[dict[str, Any]] = field(default_factory=list)
+
+    def move(self, row: Row, **values: Any) -> None:
+        self.moves.append({"id": row.id, **values})
 
 
-async def _end(conn: AsyncConnection, row: Row, reason: str, now: datetime) -> None:
+async def _end(
+    conn: AsyncConnection, writes: _Writes, row: Row, reason: str, now: datetime
+) -> None:
     state = EnrollmentState.COMPLETED if reason == "completed" else EnrollmentState.EXITED
-    await _move(conn, row, state=state, ended_at=now, exit_reason=reason, next_action_at=None)
+    writes.move(row, state=state, ended_at=now, exit_reason=reason, next_action_at=None)
     await ledger.record_event(
         conn, kind="enrollment_ended", now=now, actor="engine", reason=reason,
         customer_id=row.customer_id, invoice_id=row.invoice_id, enrollment_id=row.id,
     )  # fmt: skip
 
 
-async def _advance(conn: AsyncConnection, row: Row, decision: Act, now: datetime) -> None:
+async def _advance(
+    conn: AsyncConnection, writes: _Writes, row: Row, decision: Act, now: datetime
+) -> None:
     if decision.next_position is None:
-        await _end(conn, row, "completed", now)
+        await _end(conn, writes, row, "completed", now)
         return
     step, repeat = decision.next_position
-    await _move(conn, row, current_step=step, repeat_count=repeat, next_action_at=decision.next_at)
+    writes.move(row, current_step=step, repeat_count=repeat, next_action_at=decision.next_at)
 
 
 async def _team_action(
@@ -217,7 +237,7 @@ async def _team_action(
 
 
 async def _send_group(
-    conn: AsyncConnection, customer_id: int, group: list[Send], batch: Batch, *,
+    conn: AsyncConnection, writes: _Writes, customer_id: int, group: list[Send], batch: Batch, *,
     now: datetime, config: EngineConfig, report: TickReport, capped: bool = True,
 ) -> None:  # fmt: skip
     """One customer's touches of one kind: held by the cap, or one message; then they move on."""
@@ -225,14 +245,16 @@ async def _send_group(
     if capped and not timing.cap_allows(last, now, config.frequency_cap):
         until = timing.earliest_after_cap(last, config.frequency_cap)
         for send in group:
-            await _move(conn, send.row, next_action_at=until)
+            writes.move(send.row, next_action_at=until)
         report.capped += len(group)
         return
-    if await write_message(conn, customer_id, group, batch, now=now, pay_url=config.pay_url):
+    row = await compose_message(conn, customer_id, group, batch, now=now, pay_url=config.pay_url)
+    if row is not None:
+        writes.outbox.append(row)
         report.messages += 1
     for send in group:
         if isinstance(send.decision, Notice):
-            await _move(conn, send.row, notice=None)
+            writes.move(send.row, notice=None)
         else:
-            await _advance(conn, send.row, send.decision, now)
+            await _advance(conn, writes, send.row, send.decision, now)
             report.skipped_positions += send.decision.skipped

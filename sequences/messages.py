@@ -16,7 +16,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,7 +24,7 @@ from sequences.batch import Batch
 from sequences.planner import Act, InvoiceFacts, Notice, variant_for
 from sequences.store import Stored
 from sequences.templates import render, render_inline
-from storage.models import OutboxMessage, OutboxState
+from storage.models import OutboxState
 
 CUSTOMER_MESSAGE = "customer_message"
 
@@ -100,13 +99,14 @@ def _lead(group: list[Send], invoices: dict[int, InvoiceFacts]) -> Send:
     return max(group, key=overdue)
 
 
-async def write_message(
+async def compose_message(
     conn: AsyncConnection, customer_id: int, group: list[Send], batch: Batch, *,
     now: datetime, pay_url: str | None,
-) -> bool:  # fmt: skip
-    """Write the one message for the touches in `group` to the outbox; True if written.
+) -> dict[str, Any] | None:  # fmt: skip
+    """The outbox row of the one message for the touches in `group`, or None.
 
     A customer without a usable contact gets no message: the collector gets a task.
+    The caller writes the rows of a batch together (`storage.queries.add_outbox_messages`).
     """
     customer = batch.customers[customer_id]
     lead = _lead(group, batch.invoices)
@@ -124,7 +124,7 @@ async def write_message(
             key=f"unreachable:{customer_id}:{now.date()}",
             title=f"No way to reach {customer.name}: no usable email or Telegram contact",
         )  # fmt: skip
-        return False
+        return None
     checklist = step.checklist or () if step is not None else ()
     context = message_context(customer, invoices, contact, pay_url, checklist,
                        batch.checklists.get(customer_id, set()))  # fmt: skip
@@ -144,10 +144,9 @@ async def write_message(
         for s in group
     )
     key = "touch:" + hashlib.sha256("|".join(touched).encode()).hexdigest()[:40]
-    upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     position = lead.decision.position if isinstance(lead.decision, Act) else (None, None)
-    await conn.execute(
-        upsert(OutboxMessage.__table__).values(
+    batch.last_message[customer_id] = now
+    return dict(
             idempotency_key=key, channel=str(contact.channel), kind=CUSTOMER_MESSAGE,
             customer_id=customer_id, contact_id=contact.id, enrollment_id=lead.row.id,
             sequence_id=lead.row.sequence_id, step_index=position[0], variant=variant,
@@ -156,7 +155,4 @@ async def write_message(
             payload={"html": message.html, "enrollments": [s.row.id for s in group]},
             scheduled_for=now, state=OutboxState.PENDING, attempts=0,
             next_attempt_at=now, created_at=now,
-        ).on_conflict_do_nothing(index_elements=["idempotency_key"])
     )  # fmt: skip
-    batch.last_message[customer_id] = now
-    return True

@@ -6,7 +6,20 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import String, and_, cast, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -292,3 +305,35 @@ async def checklist_done(conn: AsyncConnection, customer_ids: set[int]) -> dict[
     for customer_id, data in rows:
         done.setdefault(customer_id, set()).add(str(data.get("item", "")))
     return done
+
+
+async def move_enrollments(conn: AsyncConnection, moves: Sequence[dict[str, object]]) -> None:
+    """Apply many enrollment updates, each a dict of `id` and the columns to set.
+
+    Updates that set the same columns go in one executemany, so a batch of a tick
+    costs a few statements instead of one per enrollment.
+    """
+    e = Enrollment.__table__
+    by_columns: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for move in moves:
+        columns = tuple(sorted(k for k in move if k != "id"))
+        params = {k: move[k] for k in columns} | {"enrollment_id": move["id"]}
+        by_columns.setdefault(columns, []).append(params)
+    for columns, params in by_columns.items():
+        statement = (
+            update(e)
+            .where(e.c.id == bindparam("enrollment_id"))
+            .values({c: bindparam(c, type_=e.c[c].type) for c in columns})
+        )
+        await conn.execute(statement, params)
+
+
+async def add_outbox_messages(conn: AsyncConnection, rows: Sequence[dict[str, object]]) -> None:
+    """Insert outbox rows in one executemany; a row whose idempotency key exists is skipped."""
+    if not rows:
+        return
+    upsert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = upsert(OutboxMessage.__table__).on_conflict_do_nothing(
+        index_elements=["idempotency_key"]
+    )
+    await conn.execute(statement, list(rows))
