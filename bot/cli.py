@@ -126,11 +126,14 @@ def demo(
 
 @app.command("run")
 def run_service(
-    http_port: Annotated[int, typer.Option("--http-port", min=1, max=65535)] = 8080,
+    http_port: Annotated[
+        int, typer.Option("--http-port", min=0, max=65535, help="0: any free port.")
+    ] = 8080,
 ) -> None:
     """The service: Slack, Telegram, scheduler and HTTP endpoints."""
-    settings()
-    not_yet("run", 5, "the Slack and HTTP service")
+    from bot.commands.service import run_service as run_it
+
+    run_it(settings(), http_port=http_port)
 
 
 @app.command()

@@ -25,6 +25,8 @@ _TELEGRAM_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
 _TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _PAY_URL_FIELDS = {"invoice", "customer", "amount"}
+_DURATION_UNITS = {"s": timedelta(seconds=1), "m": timedelta(minutes=1),
+                   "h": timedelta(hours=1), "d": timedelta(days=1)}  # fmt: skip
 _DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 
 
@@ -108,6 +110,7 @@ class Settings(BaseSettings):
     )
     min_balance: Decimal = Field(default=Decimal(0), ge=0, validation_alias="ARSEQ_MIN_BALANCE")
     exclude_tag: str | None = Field(default="no-reminders", validation_alias="ARSEQ_EXCLUDE_TAG")
+    tick_every: timedelta = Field(default=timedelta(minutes=1), validation_alias="ARSEQ_TICK_EVERY")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -115,15 +118,21 @@ class Settings(BaseSettings):
         # `FOO=` in a .env file means "not set", not "set to the empty string".
         return None if isinstance(value, str) and value.strip() == "" else value
 
-    @field_validator("frequency_cap", "promise_grace", mode="before")
+    @field_validator("frequency_cap", "promise_grace", "tick_every", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str):
-            match = re.fullmatch(r"(\d+)\s*([hd])", value.strip().lower())
+            match = re.fullmatch(r"(\d+)\s*([smhd])", value.strip().lower())
             if match is None:
-                raise ValueError(f"expected a duration like 48h or 2d, got {value!r}")
-            unit = timedelta(hours=1) if match.group(2) == "h" else timedelta(days=1)
-            return int(match.group(1)) * unit
+                raise ValueError(f"expected a duration like 30s, 5m, 48h or 2d, got {value!r}")
+            return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        return value
+
+    @field_validator("tick_every")
+    @classmethod
+    def _tick_every(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(hours=1):
+            raise ValueError("expected between 1s and 1h")
         return value
 
     @field_validator("min_balance", mode="before")

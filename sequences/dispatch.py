@@ -75,6 +75,16 @@ class DispatchReport:
     def claimed(self) -> int:
         return self.sent + sum(self.skipped.values()) + self.retried + self.failed
 
+    def add(self, part: DispatchReport) -> None:
+        """Count `part` (another pass) into this report."""
+        self.sent += part.sent
+        self.retried += part.retried
+        self.failed += part.failed
+        self.fallbacks += part.fallbacks
+        self.tasks += part.tasks
+        for reason, count in part.skipped.items():
+            self.skipped[reason] = self.skipped.get(reason, 0) + count
+
 
 async def dispatch_once(
     engine: AsyncEngine,

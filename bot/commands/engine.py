@@ -7,19 +7,19 @@ and Telegram adapters exist (issue #4) every message is printed by a ConsoleChan
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+from bot.clock import engine_config, scheduler_pass, worker_name
 from bot.commands.common import ready_engine
 from bot.errors import UsageProblem
 from bot.settings import Settings
 from sequences.channels import Channel, ConsoleChannel
-from sequences.dispatch import DispatchReport, dispatch_once
-from sequences.engine import EngineConfig, TickReport, tick
+from sequences.dispatch import DispatchReport
+from sequences.engine import TickReport
 from storage.models import ContactChannel
 
 MAX_PASSES = 100_000
@@ -50,17 +50,6 @@ def clock(start: datetime, until: datetime | None, every: timedelta) -> list[dat
     return [start + k * every for k in range(count)]
 
 
-def engine_config(settings: Settings) -> EngineConfig:
-    """The engine's knobs from the configuration."""
-    return EngineConfig(
-        frequency_cap=settings.frequency_cap,
-        min_balance=settings.min_balance,
-        exclude_tag=settings.exclude_tag,
-        pay_url=settings.pay_url,
-        promise_grace=settings.promise_grace,
-    )
-
-
 def dispatch_summary(report: DispatchReport) -> str:
     """sent N, skipped N (reason N, ...), retried N, failed N."""
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items()))
@@ -80,24 +69,13 @@ async def _run(settings: Settings, instants: list[datetime], out: TextIO) -> Non
     channels: dict[str, Channel] = {c.value: ConsoleChannel(c.value, out) for c in ContactChannel}
     config = engine_config(settings)
     zone = ZoneInfo(settings.timezone)
-    worker = f"tick-{os.getpid()}"
+    worker = worker_name("tick")
     async with ready_engine(settings) as engine:
         for now in instants:
-            report = await tick(engine, now=now, config=config)
-            sent = DispatchReport()
-            while (part := await dispatch_once(engine, channels, now=now, worker=worker)).claimed:
-                _add(sent, part)
+            report, sent = await scheduler_pass(
+                engine, channels, now=now, config=config, worker=worker
+            )
             print(_line(now.astimezone(zone), report, sent), file=out, flush=True)
-
-
-def _add(total: DispatchReport, part: DispatchReport) -> None:
-    total.sent += part.sent
-    total.retried += part.retried
-    total.failed += part.failed
-    total.fallbacks += part.fallbacks
-    total.tasks += part.tasks
-    for reason, count in part.skipped.items():
-        total.skipped[reason] = total.skipped.get(reason, 0) + count
 
 
 def _line(instant: datetime, report: TickReport, sent: DispatchReport) -> str:

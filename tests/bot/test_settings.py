@@ -111,6 +111,9 @@ def test_a_full_valid_configuration(monkeypatch):
         ("IMAP_URL", "http://x", "imaps://"),
         ("ARSEQ_FREQUENCY_CAP", "two days", "48h or 2d"),
         ("ARSEQ_PROMISE_GRACE", "3w", "48h or 2d"),
+        ("ARSEQ_TICK_EVERY", "often", "30s, 5m"),
+        ("ARSEQ_TICK_EVERY", "2h", "between 1s and 1h"),
+        ("ARSEQ_TICK_EVERY", "0s", "between 1s and 1h"),
         ("ARSEQ_MIN_BALANCE", "1,000", "an amount"),
         ("ARSEQ_MIN_BALANCE", "-5", "an amount"),
     ],
@@ -186,3 +189,6 @@ def test_engine_knobs_read_durations_and_amounts(monkeypatch):
     s = load_settings()
     assert (s.frequency_cap, s.promise_grace) == (timedelta(hours=36), timedelta(days=5))
     assert s.min_balance == Decimal("9.99") and s.exclude_tag == "no-reminders"
+    assert s.tick_every == timedelta(minutes=1)
+    monkeypatch.setenv("ARSEQ_TICK_EVERY", "30s")
+    assert load_settings().tick_every == timedelta(seconds=30)

@@ -1,0 +1,134 @@
+"""The service's clock: scheduler passes on an APScheduler interval, and their health.
+
+The clock is an APScheduler interval job that only says "look now": each pass is one
+engine tick, then dispatch until nothing more is claimed, so the database decides what
+is due and several processes never double a touch. A pass never overlaps the previous
+one (`max_instances=1`, `coalesce=True`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.settings import Settings
+from sequences.channels import Channel
+from sequences.dispatch import DispatchReport, dispatch_once
+from sequences.engine import EngineConfig, TickReport, tick
+
+log = logging.getLogger("arseq.clock")
+
+# A pass later than this many clock periods (and at least LATE_FLOOR) is reported late.
+LATE_PERIODS = 3
+LATE_FLOOR = timedelta(minutes=5)
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    """The engine's knobs from the configuration."""
+    return EngineConfig(
+        frequency_cap=settings.frequency_cap,
+        min_balance=settings.min_balance,
+        exclude_tag=settings.exclude_tag,
+        pay_url=settings.pay_url,
+        promise_grace=settings.promise_grace,
+    )
+
+
+def worker_name(role: str) -> str:
+    """Who claims outbox rows: host, process and role, unique per process."""
+    return f"{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+async def scheduler_pass(
+    engine: AsyncEngine,
+    channels: Mapping[str, Channel],
+    *,
+    now: datetime,
+    config: EngineConfig,
+    worker: str,
+) -> tuple[TickReport, DispatchReport]:
+    """One engine tick at `now`, then dispatch until nothing more is claimed."""
+    report = await tick(engine, now=now, config=config)
+    sent = DispatchReport()
+    while (part := await dispatch_once(engine, channels, now=now, worker=worker)).claimed:
+        sent.add(part)
+    return report, sent
+
+
+@dataclass
+class Clock:
+    """The service's clock: runs passes and remembers how the last one went."""
+
+    engine: AsyncEngine
+    channels: Mapping[str, Channel]
+    config: EngineConfig
+    every: timedelta
+    worker: str
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    last_pass_at: datetime | None = None
+    last_error: str | None = None
+    passes: int = 0
+    stopping: bool = False
+    _busy: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def run_pass(self, now: datetime | None = None) -> None:
+        """One pass at `now` (default: the wall clock); errors are logged, not raised."""
+        async with self._busy:
+            if self.stopping:
+                return
+            at = now or datetime.now(UTC)
+            try:
+                report, sent = await scheduler_pass(
+                    self.engine, self.channels, now=at, config=self.config, worker=self.worker
+                )
+            except Exception as exc:  # the clock must survive a bad pass; the next one retries
+                self.last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                log.exception("scheduler pass failed")
+                return
+            self.last_pass_at, self.last_error = at, None
+            self.passes += 1
+            if report.due or sent.claimed:
+                log.info("pass %s: %s; sent %d", at.isoformat(), report.summary(), sent.sent)
+
+    def late_by(self, now: datetime) -> timedelta | None:
+        """How late the clock is at `now`, or None when it is on time."""
+        allowed = max(self.every * LATE_PERIODS, LATE_FLOOR)
+        since = now - (self.last_pass_at or self.started_at)
+        return since - allowed if since > allowed else None
+
+    async def idle(self) -> None:
+        """Wait for the pass in flight, if any, to finish."""
+        async with self._busy:
+            return
+
+    async def stop(self, scheduler: AsyncIOScheduler) -> None:
+        """Start no new pass, let the one in flight finish, then stop the scheduler."""
+        self.stopping = True
+        scheduler.pause()
+        await self.idle()
+        scheduler.shutdown(wait=False)
+
+
+def start_scheduler(clock: Clock) -> AsyncIOScheduler:
+    """An AsyncIOScheduler in the running loop with the clock's interval job (first pass now)."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_job(
+        clock.run_pass,
+        "interval",
+        seconds=clock.every.total_seconds(),
+        next_run_time=datetime.now(UTC),
+        id="clock",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=int(clock.every.total_seconds()) or 1,
+    )
+    scheduler.start()
+    return scheduler
