@@ -292,3 +292,19 @@ def copy(source: Path, target: Path) -> Path:
     with target.open("rb+") as handle:
         os.fsync(handle.fileno())
     return target
+
+
+def looked_before(db: Path, at: datetime) -> Path:
+    """Mark `db` as if a tick had looked for new targets at `at` and the day's full look
+    were done (`trigger_scans`): the next tick takes the short look, as in steady running."""
+    wall = stamp(datetime.now(UTC))
+    with closing(sqlite3.connect(db)) as con, con:
+        invoice = con.execute("SELECT coalesce(max(id), 0) FROM invoices").fetchone()[0]
+        customer = con.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()[0]
+        con.execute("DELETE FROM trigger_scans")
+        con.execute(
+            "INSERT INTO trigger_scans (sequence_id, scanned_for, scanned_at, full_at, "
+            "max_invoice_id, max_customer_id) SELECT id, ?, ?, ?, ?, ? FROM sequences",
+            (stamp(at), wall, wall, invoice, customer),
+        )
+    return db

@@ -33,6 +33,9 @@ from storage.queries import (
     claim_due_enrollments,
     enroll_new_targets,
     move_enrollments,
+    save_scan_mark,
+    scan_mark,
+    scan_start,
     wake_paused_enrollments,
 )
 
@@ -99,11 +102,16 @@ async def tick(
         report.promises_kept, report.promises_broken = len(promises.kept), len(promises.broken)
         report.woken = await wake_paused_enrollments(conn, now=now)
         for stored in await active_sequences(conn):
+            # Each trigger looks only at what changed since its last look, and at
+            # everything once a day (`storage.queries.scan_mark`).
+            mark = await scan_mark(conn, stored.id, now=now)
+            started = await scan_start(conn, now)
             report.enrolled += await enroll_new_targets(
                 conn, sequence_id=stored.id, sequence_name=stored.sequence.name,
                 trigger=str(stored.sequence.trigger), now=now, since=stored.created_at,
-                min_balance=config.min_balance, exclude_tag=config.exclude_tag,
+                min_balance=config.min_balance, exclude_tag=config.exclude_tag, mark=mark,
             )  # fmt: skip
+            await save_scan_mark(conn, stored.id, now=now, started=started, full=mark is None)
     # Each pass moves every enrollment it reads past `now` or one notice further,
     # so the loop ends; the bound is a guard against a planner bug, not a limit.
     for _ in range(10_000):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -38,6 +39,8 @@ from storage.models import (
     PauseScope,
     Promise,
     PromiseStatus,
+    TriggerScan,
+    utcnow,
 )
 from storage.models import Sequence as SequenceRow
 from storage.types import UTCDateTime
@@ -152,12 +155,17 @@ async def enroll_new_targets(
     since: datetime,
     min_balance: Decimal,
     exclude_tag: str | None,
+    mark: ScanMark | None = None,
 ) -> int:
     """Start a sequence for every target its trigger names that has never run it.
 
-    Set-based: one INSERT ... SELECT ... WHERE NOT EXISTS. Autopay customers, customers
+    Set-based: INSERT ... SELECT ... WHERE NOT EXISTS. Autopay customers, customers
     tagged `exclude_tag` and invoices under `min_balance` are left out. The enrollment
     is due at once; the planner then works out its real time.
+
+    With the `mark` of the previous scan, triggers look only at what could have become
+    a target since: new customers; new invoices, ones updated lately and (past due)
+    ones whose due date was crossed. Without it every candidate is looked at.
     """
     e, s = Enrollment.__table__, SequenceRow.__table__
     c, i, d = Customer.__table__, Invoice.__table__, Dispute.__table__
@@ -190,6 +198,23 @@ async def enroll_new_targets(
             .where(~exists(runs_it.where(e.c.invoice_id == i.c.id)))
         )
         columns = ["target_type", "customer_id", "invoice_id", *common]
+        if mark is not None:
+            # One statement per kind of candidate, each on its own index; NOT EXISTS
+            # keeps a target found by two of them from being enrolled twice.
+            # Each is an id subquery, so the planner starts from that index rather than
+            # from the open invoices (SQLite has no statistics to tell which is smaller).
+            ci = i.alias("candidate")
+            candidates = [ci.c.id > mark.max_invoice_id,
+                          ci.c.updated_at >= mark.scanned_at - UPDATE_MARGIN]  # fmt: skip
+            if trigger == "invoice_overdue":
+                crossed = ci.c.due_date >= mark.scanned_for.date() - timedelta(days=1)
+                candidates.append(and_(ci.c.status == InvoiceStatus.OPEN, crossed))
+            total = 0
+            for candidate in candidates:
+                narrowed = query.where(i.c.id.in_(select(ci.c.id).where(candidate)))
+                done = await conn.execute(insert(e).from_select(columns, narrowed))
+                total += done.rowcount or 0
+            return total
     elif trigger == "customer_created":
         query = (
             select(
@@ -200,6 +225,8 @@ async def enroll_new_targets(
             .where(c.c.created_at >= since, *eligible)
             .where(~exists(runs_it.where(e.c.customer_id == c.c.id, e.c.target_type == "customer")))
         )
+        if mark is not None:  # customers added since; other changes wait for the full look
+            query = query.where(c.c.id > mark.max_customer_id)
         columns = ["target_type", "customer_id", *common]
     elif trigger == "dispute_opened":
         query = (
@@ -218,6 +245,58 @@ async def enroll_new_targets(
         return 0  # manual: started by a person, never by the tick
     done = await conn.execute(insert(e).from_select(columns, query))
     return done.rowcount or 0
+
+
+UPDATE_MARGIN = timedelta(hours=1)  # an import's rows carry its start time, not its commit's
+FULL_SCAN_EVERY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class ScanMark:
+    """Where a sequence's previous trigger scan left off (see `TriggerScan`)."""
+
+    scanned_for: datetime
+    scanned_at: datetime
+    full_at: datetime
+    max_invoice_id: int
+    max_customer_id: int
+
+
+async def scan_mark(conn: AsyncConnection, sequence_id: int, *, now: datetime) -> ScanMark | None:
+    """The mark to scan from at `now`, or None when every target must be looked at:
+    the first scan, the daily full scan, or a clock that went back (a re-run simulation)."""
+    t = TriggerScan.__table__
+    row = (await conn.execute(select(t).where(t.c.sequence_id == sequence_id))).first()
+    if row is None or now < row.scanned_for or utcnow() - row.full_at >= FULL_SCAN_EVERY:
+        return None
+    return ScanMark(
+        row.scanned_for, row.scanned_at, row.full_at, row.max_invoice_id, row.max_customer_id
+    )
+
+
+async def save_scan_mark(
+    conn: AsyncConnection, sequence_id: int, *, now: datetime, started: ScanMark,
+    full: bool,
+) -> None:  # fmt: skip
+    """Record a scan that `started` (wall time and highest invoice id before it) at `now`."""
+    t = TriggerScan.__table__
+    values = {"scanned_for": now, "scanned_at": started.scanned_at,
+              "max_invoice_id": started.max_invoice_id,
+              "max_customer_id": started.max_customer_id}  # fmt: skip
+    if full:
+        values["full_at"] = started.scanned_at
+    updated = await conn.execute(update(t).where(t.c.sequence_id == sequence_id).values(values))
+    if not updated.rowcount:
+        first = {"sequence_id": sequence_id, "full_at": started.scanned_at} | values
+        await conn.execute(insert(t).values(first))
+
+
+async def scan_start(conn: AsyncConnection, now: datetime) -> ScanMark:
+    """The wall time and highest ids as a scan starts (what `save_scan_mark` keeps)."""
+    invoice = await conn.scalar(select(func.coalesce(func.max(Invoice.id), 0)))
+    customer = await conn.scalar(select(func.coalesce(func.max(Customer.id), 0)))
+    started = utcnow()
+    return ScanMark(now, started, started, int(invoice or 0), int(customer or 0))
 
 
 async def claim_due_enrollments(

@@ -30,7 +30,15 @@ from storage.models.records import (
     TrackingLink,
     User,
 )
-from storage.models.sequencing import Enrollment, Escalation, OutboxMessage, Pause, Sequence, Task
+from storage.models.sequencing import (
+    Enrollment,
+    Escalation,
+    OutboxMessage,
+    Pause,
+    Sequence,
+    Task,
+    TriggerScan,
+)
 
 __all__ = [
     "Base",
@@ -66,6 +74,7 @@ __all__ = [
     "TaskState",
     "TelegramLinkToken",
     "TrackingLink",
+    "TriggerScan",
     "User",
     "enum_column",
     "utcnow",

@@ -197,6 +197,27 @@ class Escalation(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
 
 
+class TriggerScan(Base):
+    """Where a sequence version's trigger last looked for new targets, so the next look is short.
+
+    `scanned_for` is the tick's instant (due dates crossed since then are looked at
+    again); `scanned_at` and `full_at` are wall-clock times (rows updated since then,
+    and the last look at every open invoice, which catches what a short look cannot:
+    a customer whose tag or autopay changed, a dispute resolved).
+    """
+
+    __tablename__ = "trigger_scans"
+
+    sequence_id: Mapped[int] = mapped_column(
+        ForeignKey("sequences.id", ondelete="CASCADE"), primary_key=True
+    )
+    scanned_for: Mapped[datetime]
+    scanned_at: Mapped[datetime]
+    full_at: Mapped[datetime]
+    max_invoice_id: Mapped[int] = mapped_column(BigId)
+    max_customer_id: Mapped[int] = mapped_column(BigId)
+
+
 # The tick reads only active enrollments that are due: a partial index keeps its
 # cost following the due work, not the size of the table.
 Index(
@@ -204,4 +225,11 @@ Index(
     Enrollment.next_action_at,
     postgresql_where=text("state = 'active'"),
     sqlite_where=text("state = 'active'"),
+)
+# Waking paused enrollments whose pause ran out, likewise, reads only those.
+Index(
+    "ix_enrollments_paused_until",
+    Enrollment.paused_until,
+    postgresql_where=text("state = 'paused'"),
+    sqlite_where=text("state = 'paused'"),
 )

@@ -138,7 +138,6 @@ def test_bad_usage_exits_2_with_one_line(cli, args, fragment):
 @pytest.mark.parametrize(
     ("args", "issue"),
     [
-        (["run"], 5),
         (["worker"], 8),
         (["kpi"], 6),
         (["digest"], 6),

@@ -58,6 +58,7 @@ EXPECTED_TABLES = {
     "tracking_links",
     "kpi_snapshots",
     "daily_claims",
+    "trigger_scans",
 }
 
 
