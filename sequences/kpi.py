@@ -29,6 +29,8 @@ from storage import kpi_queries as q
 from storage.kpi_queries import BUCKETS, CLOSED
 
 ZERO = Decimal(0)
+NOT_COMPUTED = Measure(None, "not computed")
+NO_DISPUTES = Measure(None, "no open disputes")
 
 
 @dataclass
@@ -61,16 +63,16 @@ class CurrencyKpis:
     ar_at_month_start: Decimal = ZERO
     sales_90d: Decimal = ZERO
     sales_mtd: Decimal = ZERO
-    dso: Measure = Measure(None, "not computed")
-    dso_countback: Measure = Measure(None, "not computed")
-    best_dso: Measure = Measure(None, "not computed")
-    add: Measure = Measure(None, "not computed")
-    cei: Measure = Measure(None, "not computed")
+    dso: Measure = NOT_COMPUTED
+    dso_countback: Measure = NOT_COMPUTED
+    best_dso: Measure = NOT_COMPUTED
+    add: Measure = NOT_COMPUTED
+    cei: Measure = NOT_COMPUTED
     collected_yesterday: Decimal = ZERO
     collected_mtd: Decimal = ZERO
     promises: PromiseKpis = field(default_factory=PromiseKpis)
     disputes_open: int = 0
-    disputes_median_age_days: Measure = Measure(None, "no open disputes")
+    disputes_median_age_days: Measure = NO_DISPUTES
     collectors: dict[str | None, CollectorKpis] = field(default_factory=dict)
 
     @property

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, insert, literal, or_, select, type_coerce
+from sqlalchemy import and_, case, func, literal, or_, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,14 +31,13 @@ from storage.models import (
     OutboxState,
     Payment,
     Promise,
-    PromiseStatus,
-    Sequence as SequenceRow,
     Task,
     TaskState,
 )
+from storage.models import Sequence as SequenceRow
 from storage.types import Money
 
-# Aging buckets by days past due at D: (name, due on or after, due before).
+# Aging buckets by days past due at the end of D.
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 CLOSED = "closed"  # open at the start of the month, settled by D (CEI needs it)
 _COUNTED = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
@@ -203,7 +202,7 @@ async def promises_around(conn: AsyncConnection, *, since: date, as_of: date) ->
             i.c.number,
             c.c.name.label("customer"),
             c.c.owner_slack_id.label("owner"),
-        )  # fmt: skip
+        )
         .join(i, i.c.id == pr.c.invoice_id)
         .join(c, c.c.id == pr.c.customer_id)
         .where(pr.c.created_at < end)
@@ -227,7 +226,7 @@ async def open_disputes_at(conn: AsyncConnection, *, as_of: date) -> Sequence[Ro
             i.c.open_amount,
             c.c.name.label("customer"),
             d.c.reason,
-        )  # fmt: skip
+        )
         .join(i, i.c.id == d.c.invoice_id)
         .join(c, c.c.id == d.c.customer_id)
         .where(d.c.opened_at < end, or_(d.c.resolved_at.is_(None), d.c.resolved_at >= end))
@@ -281,7 +280,7 @@ async def top_overdue(conn: AsyncConnection, *, as_of: date, limit: int) -> Sequ
             type_coerce(func.sum(i.c.open_amount), Money()).label("amount"),
             func.min(i.c.due_date).label("oldest_due"),
             func.count().label("invoices"),
-        )  # fmt: skip
+        )
         .join(c, c.c.id == i.c.customer_id)
         .where(i.c.status == InvoiceStatus.OPEN, i.c.open_amount > 0, i.c.due_date < as_of)
         .group_by(c.c.id, c.c.name, c.c.owner_slack_id, i.c.currency)
