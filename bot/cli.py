@@ -201,8 +201,11 @@ def kpi(
     as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD")] = None,
     json_: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
 ) -> None:
-    """KPIs as of a date."""
-    not_yet("kpi", 6, "KPIs")
+    """KPIs as of the end of a date (default: today in ARSEQ_TIMEZONE), per currency."""
+    from bot.commands.kpi import parse_day, show_kpis, today_in
+
+    config = settings()
+    show_kpis(config, parse_day(as_of, "--as-of", today_in(config)), as_json=json_)
 
 
 @app.command()
