@@ -15,6 +15,7 @@ retries it), `fake.fail(method, error="channel_not_found")` with `ok: false`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Callable
@@ -176,10 +177,8 @@ class FakeSlackApi:
             args.update({k: v for k, v in form.items() if isinstance(v, str)})
         for key in JSON_ARGS:
             if isinstance(args.get(key), str):
-                try:
+                with contextlib.suppress(ValueError):
                     args[key] = json.loads(args[key])
-                except ValueError:
-                    pass
         return args
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -234,8 +233,8 @@ class FakeSlackApi:
         message = Message(channel, self._next_ts(), args.get("text"), args.get("blocks"),
                           args.get("thread_ts"))  # fmt: skip
         self.messages.append(message)
-        return {"ok": True, "channel": channel, "ts": message.ts,
-                "message": {"text": message.text, "blocks": message.blocks, "ts": message.ts}}  # fmt: skip
+        shown = {"text": message.text, "blocks": message.blocks, "ts": message.ts}
+        return {"ok": True, "channel": channel, "ts": message.ts, "message": shown}
 
     def _update(self, args: dict[str, Any]) -> dict[str, Any]:
         for message in self.messages:
