@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy import and_, case, func, literal, or_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -337,13 +337,20 @@ async def load_snapshots(conn: AsyncConnection, *, as_of: date) -> dict[str, dic
 
 
 async def claim_day(
-    conn: AsyncConnection, *, job: str, day: date, worker: str, now: datetime
+    conn: AsyncConnection,
+    *,
+    job: str,
+    day: date,
+    worker: str,
+    now: datetime,
+    stale_before: datetime | None = None,
 ) -> bool:
-    """Claim a once-a-day job: True for the one caller whose INSERT made the row.
+    """Claim a once-a-day job: True for the one caller whose statement took the row.
 
     INSERT ... ON CONFLICT DO NOTHING on the unique (job, day): the database settles a
     race between workers (on PostgreSQL a concurrent insert waits for the first one's
-    commit, then does nothing), so exactly one caller gets True.
+    commit, then does nothing), so exactly one caller gets True. A claim never marked
+    done and taken before `stale_before` (its worker died) is taken over by one UPDATE.
     """
     dc = DailyClaim.__table__
     stmt = (
@@ -352,7 +359,18 @@ async def claim_day(
         .on_conflict_do_nothing(index_elements=["job", "day"])
         .returning(dc.c.id)
     )
-    return (await conn.execute(stmt)).first() is not None
+    if (await conn.execute(stmt)).first() is not None:
+        return True
+    if stale_before is None:
+        return False
+    takeover = (
+        update(dc)
+        .where(dc.c.job == job, dc.c.day == day, dc.c.done_at.is_(None))
+        .where(dc.c.claimed_at < stale_before)
+        .values(claimed_by=worker, claimed_at=now)
+        .returning(dc.c.id)
+    )
+    return (await conn.execute(takeover)).first() is not None
 
 
 async def release_day(conn: AsyncConnection, *, job: str, day: date, worker: str) -> None:
