@@ -213,9 +213,11 @@ def digest(
     now: Annotated[str | None, typer.Option(help="ISO-8601 instant (default: now).")] = None,
     force: Annotated[bool, typer.Option(help="Post again even if today's was posted.")] = False,
 ) -> None:
-    """Build and post the daily digest now."""
-    parse_instant(now, "--now")
-    not_yet("digest", 6, "the daily digest")
+    """Build and post the daily digest of --now's local day (once a day unless --force)."""
+    from bot.commands.digest import run_digest
+
+    config = settings()
+    run_digest(config, parse_instant(now, "--now") or datetime.now(UTC), force=force)
 
 
 # -- the one way errors leave the program -------------------------------------------------

@@ -15,6 +15,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from bot.commands.common import ready_engine
+from bot.commands.digest import DigestClock
 from bot.errors import UsageProblem
 from bot.settings import Settings
 from sequences.channels import Channel, ConsoleChannel
@@ -81,6 +82,7 @@ async def _run(settings: Settings, instants: list[datetime], out: TextIO) -> Non
     config = engine_config(settings)
     zone = ZoneInfo(settings.timezone)
     worker = f"tick-{os.getpid()}"
+    digest = DigestClock.from_settings(settings)  # None: Slack off, no digest
     async with ready_engine(settings) as engine:
         for now in instants:
             report = await tick(engine, now=now, config=config)
@@ -88,6 +90,8 @@ async def _run(settings: Settings, instants: list[datetime], out: TextIO) -> Non
             while (part := await dispatch_once(engine, channels, now=now, worker=worker)).claimed:
                 _add(sent, part)
             print(_line(now.astimezone(zone), report, sent), file=out, flush=True)
+            if digest is not None and (posted := await digest.step(engine, now, worker)):
+                print(posted, file=out, flush=True)
 
 
 def _add(total: DispatchReport, part: DispatchReport) -> None:
