@@ -15,9 +15,11 @@ retries it), `fake.fail(method, error="channel_not_found")` with `ok: false`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -294,3 +296,24 @@ class FakeSlackApi:
         key = f"home:{args['user_id']}" if args.get("user_id") else view_id
         self.views[key] = {"id": view_id, **view}
         return {"ok": True, "view": {"id": view_id, **view}}
+
+
+class FakeSlackThread:
+    """The fake on its own event loop in a thread, for code that calls asyncio.run itself
+    (the `arseq` command line run in-process by a plain test)."""
+
+    def __init__(self) -> None:
+        self.api = FakeSlackApi()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeSlackApi:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.api.start(), self._loop).result(timeout=10)
+        return self.api
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.api.stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
