@@ -123,7 +123,7 @@ async def build_example(engine: AsyncEngine) -> dict[str, int]:
         sequence = await conn.scalar(
             insert(Sequence.__table__).returning(Sequence.id).values(
                 name="past-due-standard", version=1, kind="past_due", trigger="invoice_overdue",
-                definition={}, active=True, created_at=CREATED,
+                definition={}, active=False, created_at=CREATED,  # an old version
             )
         )  # fmt: skip
         for n, (variant, number, sent) in enumerate(TOUCHES):
