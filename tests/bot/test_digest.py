@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.slack.aging_chart import aging_chart_png
 from bot.slack.digest_blocks import delta, kpi_blocks
 from bot.slack.digest_post import post_daily_digest
+from bot.slack.kpi_reply import kpi_reply_blocks
 from sequences.digest import claim_digest, digest_day
 from sequences.kpi import compute_kpis
 from sequences.kpi_report import kpis_data
@@ -168,6 +169,7 @@ async def test_ar_kpi_blocks_show_the_same_numbers(engine: AsyncEngine) -> None:
         report = kpis_data(await compute_kpis(conn, as_of=date(2026, 3, 15)))
 
     text = str(kpi_blocks(report))
+    assert str(await kpi_reply_blocks(engine, as_of=date(2026, 3, 15))) == text
 
     for figure in ("3650.00", "1150.00", "73.82 days", "54.16 days", "23.26 days", "37.84%",
                    "1000.00", "75.00 days"):  # fmt: skip
