@@ -13,7 +13,12 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 RESULTS_PATH = Path(__file__).resolve().parent / "results.json"
 
 # Modules that define benchmarks, in run order. A new benchmark adds its module here.
-MODULES: tuple[str, ...] = ("bench.import_bench", "bench.tick_bench", "bench.apscheduler_bench")
+MODULES: tuple[str, ...] = (
+    "bench.import_bench",
+    "bench.tick_bench",
+    "bench.apscheduler_bench",
+    "bench.kpi_bench",
+)
 
 Op = Literal[">=", "<="]
 

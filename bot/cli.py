@@ -204,8 +204,11 @@ def kpi(
     as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD")] = None,
     json_: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
 ) -> None:
-    """KPIs as of a date."""
-    not_yet("kpi", 6, "KPIs")
+    """KPIs as of the end of a date (default: today in ARSEQ_TIMEZONE), per currency."""
+    from bot.commands.kpi import parse_day, show_kpis, today_in
+
+    config = settings()
+    show_kpis(config, parse_day(as_of, "--as-of", today_in(config)), as_json=json_)
 
 
 @app.command()
@@ -213,9 +216,11 @@ def digest(
     now: Annotated[str | None, typer.Option(help="ISO-8601 instant (default: now).")] = None,
     force: Annotated[bool, typer.Option(help="Post again even if today's was posted.")] = False,
 ) -> None:
-    """Build and post the daily digest now."""
-    parse_instant(now, "--now")
-    not_yet("digest", 6, "the daily digest")
+    """Build and post the daily digest of --now's local day (once a day unless --force)."""
+    from bot.commands.digest import run_digest
+
+    config = settings()
+    run_digest(config, parse_instant(now, "--now") or datetime.now(UTC), force=force)
 
 
 # -- the one way errors leave the program -------------------------------------------------

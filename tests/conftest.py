@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import Base
+from tests.fakes.slack_api import FakeSlackApi
 
 PG_ENV = "ARSEQ_TEST_POSTGRES_URL"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -140,3 +141,10 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
         _run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlackApi]:
+    """A fake Slack Web API on a free loopback port (tests/fakes/slack_api.py)."""
+    async with FakeSlackApi() as fake:
+        yield fake

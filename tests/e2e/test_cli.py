@@ -139,8 +139,6 @@ def test_bad_usage_exits_2_with_one_line(cli, args, fragment):
     ("args", "issue"),
     [
         (["worker"], 8),
-        (["kpi"], 6),
-        (["digest"], 6),
     ],
 )
 def test_commands_of_later_issues_say_so_and_exit_2(cli, args, issue):

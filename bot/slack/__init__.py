@@ -1,0 +1,1 @@
+"""Slack: Block Kit builders and the Web API client."""

@@ -1,0 +1,35 @@
+"""The digest's aging chart: a PNG drawn with matplotlib's Agg backend (no display)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
+COLOURS = ("#2e7d32", "#f9a825", "#ef6c00", "#d84315", "#b71c1c")
+
+
+def aging_chart_png(as_of: str, currencies: dict[str, dict[str, Any]]) -> bytes:
+    """One bar chart per currency of receivables by days past due, as PNG bytes."""
+    panels = max(len(currencies), 1)
+    # A Figure without pyplot: no global state, safe beside other threads and loops.
+    figure = Figure(figsize=(6, 2.6 * panels), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(panels, 1, squeeze=False)[:, 0]
+    if not currencies:
+        axes[0].text(0.5, 0.5, "no receivables", ha="center", va="center")
+        axes[0].set_axis_off()
+    for ax, (currency, figures) in zip(axes, currencies.items(), strict=False):
+        values = [float(figures["aging"][b]) for b in BUCKETS]  # drawing only, never money
+        ax.bar(BUCKETS, values, color=COLOURS)
+        ax.set_title(f"{currency} receivables by days past due, as of {as_of}", fontsize=9)
+        ax.tick_params(labelsize=8)
+        for x, value in enumerate(values):
+            ax.annotate(f"{value:,.0f}", (x, value), ha="center", va="bottom", fontsize=7)
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()

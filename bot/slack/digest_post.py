@@ -1,0 +1,76 @@
+"""Posting the daily digest: claim the day, build it, post the blocks, upload the chart.
+
+Exactly once per local day however many workers tick: the claim is a unique row
+(`sequences.digest.claim_digest`). `force` posts again for a day already posted (and
+still claims it when nobody had, so a later tick does not post a third time). A post
+that fails gives the claim back, so the next tick tries again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.slack.aging_chart import aging_chart_png
+from bot.slack.digest_blocks import digest_blocks, digest_text
+from sequences.digest import (
+    DigestData,
+    claim_digest,
+    digest_done,
+    gather_digest,
+    release_digest,
+)
+
+
+@dataclass(frozen=True)
+class DigestOutcome:
+    """What one attempt did: posted (with the message ts) or why not."""
+
+    day: date
+    posted: bool
+    ts: str | None = None
+    reason: str | None = None
+
+
+async def send_digest(client: AsyncWebClient, channel: str, data: DigestData) -> str:
+    """Post the digest message to `channel`, then its aging chart; the message's ts."""
+    posted = await client.chat_postMessage(
+        channel=channel, text=digest_text(data), blocks=digest_blocks(data), unfurl_links=False
+    )
+    png = aging_chart_png(data.report["as_of"], data.report["currencies"])
+    await client.files_upload_v2(
+        channel=channel,
+        content=png,
+        filename=f"aging-{data.day}.png",
+        title=f"Aging as of {data.day}",
+        alt_txt="Receivables by days past due",
+    )
+    return str(posted["ts"])
+
+
+async def post_daily_digest(
+    engine: AsyncEngine,
+    client: AsyncWebClient,
+    *,
+    channel: str,
+    day: date,
+    now: datetime,
+    worker: str,
+    force: bool = False,
+) -> DigestOutcome:
+    """Post the digest of `day` unless it was already posted (or `force`)."""
+    claimed = await claim_digest(engine, day=day, worker=worker, now=now)
+    if not claimed and not force:
+        return DigestOutcome(day, posted=False, reason=f"the digest of {day} was already posted")
+    try:
+        data = await gather_digest(engine, day=day, now=now)
+        ts = await send_digest(client, channel, data)
+    except BaseException:
+        if claimed:
+            await release_digest(engine, day=day, worker=worker)
+        raise
+    await digest_done(engine, day=day, now=now)
+    return DigestOutcome(day, posted=True, ts=ts)

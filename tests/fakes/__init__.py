@@ -1,0 +1,1 @@
+"""Fake provider servers on loopback, driven through the real clients in tests."""
