@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +25,9 @@ from sequences.dispatch import DispatchReport, dispatch_once
 from sequences.engine import EngineConfig, TickReport, tick
 
 log = logging.getLogger("arseq.clock")
+
+# Work done after each pass (post new tasks, the digest when due): a line to report, or None.
+PassStep = Callable[[AsyncEngine, datetime, str], Awaitable[str | None]]
 
 # A pass later than this many clock periods (and at least LATE_FLOOR) is reported late.
 LATE_PERIODS = 3
@@ -63,6 +66,20 @@ async def scheduler_pass(
     return report, sent
 
 
+async def run_steps(
+    steps: list[PassStep], engine: AsyncEngine, now: datetime, worker: str
+) -> list[str]:
+    """Run each after-pass step; one failing does not stop the others (logged)."""
+    lines = []
+    for step in steps:
+        try:
+            if (line := await step(engine, now, worker)) is not None:
+                lines.append(line)
+        except Exception:  # a step's failure must not stop the clock; the next pass retries
+            log.exception("after-pass step failed")
+    return lines
+
+
 @dataclass
 class Clock:
     """The service's clock: runs passes and remembers how the last one went."""
@@ -72,6 +89,7 @@ class Clock:
     config: EngineConfig
     every: timedelta
     worker: str
+    steps: list[PassStep] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     last_pass_at: datetime | None = None
     last_error: str | None = None
@@ -97,6 +115,8 @@ class Clock:
             self.passes += 1
             if report.due or sent.claimed:
                 log.info("pass %s: %s; sent %d", at.isoformat(), report.summary(), sent.sent)
+            for line in await run_steps(self.steps, self.engine, at, self.worker):
+                log.info("%s", line)
 
     def late_by(self, now: datetime) -> timedelta | None:
         """How late the clock is at `now`, or None when it is on time."""

@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.clock import Clock, engine_config, start_scheduler, worker_name
 from bot.commands.common import ready_engine
 from bot.settings import Settings
+from bot.slack.pass_steps import slack_steps
 from bot.web import build_app
 from sequences.channels import Channel
 
@@ -43,7 +44,7 @@ async def serve(
     async with ready_engine(settings) as engine:
         role = "run" if http_port is not None else "worker"
         clock = Clock(engine, channels, engine_config(settings), settings.tick_every,
-                      worker_name(role))  # fmt: skip
+                      worker_name(role), steps=slack_steps(settings))  # fmt: skip
         runner: web.AppRunner | None = None
         port = None
         if http_port is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.db import take_write_lock
 from storage.models import Customer, Invoice, Task, TaskState
 
 ESCALATION = "escalation"
@@ -62,6 +63,7 @@ async def claim_unposted(
     )
     claimed: list[tuple[TeamPost, str]] = []
     async with engine.begin() as conn:
+        await take_write_lock(conn)
         for row in (await conn.execute(query)).all():
             post = TeamPost(row.id, row.kind, row.title, row.body, row.assignee_slack_id,
                             row.customer, row.invoice)  # fmt: skip

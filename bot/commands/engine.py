@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from bot.clock import engine_config, scheduler_pass, worker_name
+from bot.clock import engine_config, run_steps, scheduler_pass, worker_name
 from bot.commands.common import ready_engine
-from bot.commands.digest import DigestClock
 from bot.errors import UsageProblem
 from bot.settings import Settings
+from bot.slack.pass_steps import slack_steps
 from sequences.channels import Channel, ConsoleChannel
 from sequences.dispatch import DispatchReport
 from sequences.engine import TickReport
@@ -71,15 +71,15 @@ async def _run(settings: Settings, instants: list[datetime], out: TextIO) -> Non
     config = engine_config(settings)
     zone = ZoneInfo(settings.timezone)
     worker = worker_name("tick")
-    digest = DigestClock.from_settings(settings)  # None: Slack off, no digest
+    steps = slack_steps(settings)  # the digest when due, new tasks: none when Slack is off
     async with ready_engine(settings) as engine:
         for now in instants:
             report, sent = await scheduler_pass(
                 engine, channels, now=now, config=config, worker=worker
             )
             print(_line(now.astimezone(zone), report, sent), file=out, flush=True)
-            if digest is not None and (posted := await digest.step(engine, now, worker)):
-                print(posted, file=out, flush=True)
+            for line in await run_steps(steps, engine, now, worker):
+                print(line, file=out, flush=True)
 
 
 def _line(instant: datetime, report: TickReport, sent: DispatchReport) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from bot.slack.blocks import Block, context, mention, section
 from sequences.digest import DigestData
 
-Block = dict[str, Any]
 # (label, key in the currency's data, unit); "days" and "%" are not amounts.
 HEADLINE = [
     ("Total AR", "total_ar", ""), ("Overdue", "overdue", ""), ("DSO", "dso", " days"),
@@ -21,14 +21,6 @@ HEADLINE = [
 ]  # fmt: skip
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 MAX_LINES = 10
-
-
-def _text(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
 
 
 def delta(now: str | None, before: str | None) -> str:
@@ -73,21 +65,21 @@ def currency_fields(
         + (f" (median {disputes['median_age_days']} days)" if disputes["median_age_days"] else "")
     )  # fmt: skip
     blocks: list[Block] = [
-        _text(f"*{currency}*"),
+        section(f"*{currency}*"),
         {"type": "section", "fields": fields[:10]},
-        _context(extra),
+        context(extra),
     ]
     if figures["unavailable"]:
         why = "; ".join(f"{k}: {v}" for k, v in figures["unavailable"].items())
-        blocks.append(_context(f"n/a: {why}"))
+        blocks.append(context(f"n/a: {why}"))
     return blocks
 
 
 def kpi_blocks(report: dict[str, Any]) -> list[Block]:
     """The ephemeral `/ar kpi` reply: the same figures as the digest, without deltas."""
-    blocks: list[Block] = [_text(f"*KPIs as of {report['as_of']}*")]
+    blocks: list[Block] = [section(f"*KPIs as of {report['as_of']}*")]
     if not report["currencies"]:
-        return [*blocks, _context(report.get("reason", "nothing to show"))]
+        return [*blocks, context(report.get("reason", "nothing to show"))]
     for currency, figures in report["currencies"].items():
         blocks += currency_fields(currency, figures, compare=False)
     return blocks
@@ -101,10 +93,6 @@ def _bullets(lines: list[str], empty: str) -> str:
     return "\n".join(f"• {line}" for line in shown) + more
 
 
-def _who(owner: str | None) -> str:
-    return f"<@{owner}>" if owner else "unassigned"
-
-
 def digest_blocks(data: DigestData) -> list[Block]:
     """The digest message: KPIs with deltas, then accounts, disputes, promises, tasks."""
     report = data.report
@@ -112,33 +100,35 @@ def digest_blocks(data: DigestData) -> list[Block]:
         {"type": "header", "text": {"type": "plain_text", "text": f"AR digest {data.day}"}},
     ]
     if not report["currencies"]:
-        blocks.append(_context(report.get("reason", "nothing to show")))
+        blocks.append(context(report.get("reason", "nothing to show")))
     for currency, figures in report["currencies"].items():
         blocks += currency_fields(
             currency, figures, data.yesterday.get(currency), data.month_ago.get(currency)
         )
     blocks.append({"type": "divider"})
     accounts = [
-        f"{r.name} ({_who(r.owner)}): {r.amount:.2f} {r.currency} past due, "
+        f"{r.name} ({mention(r.owner)}): {r.amount:.2f} {r.currency} past due, "
         f"{r.invoices} invoice(s), oldest due {r.oldest_due}"
         for r in data.top_overdue
     ]
-    blocks.append(_text("*Top overdue accounts*\n" + _bullets(accounts, "None: nothing past due.")))
+    blocks.append(
+        section("*Top overdue accounts*\n" + _bullets(accounts, "None: nothing past due."))
+    )
     disputes = [
         f"{d.customer}, invoice {d.number}: {d.reason[:80]} (open since {d.opened_at.date()}"
         f"{'' if d.acknowledged else ', not acknowledged'})"
         for d in data.disputes
     ]
-    blocks.append(_text("*Disputes needing attention*\n" + _bullets(disputes, "None.")))
-    due = [f"{p.customer}, invoice {p.number} ({_who(p.owner)})" for p in data.promises_due]
+    blocks.append(section("*Disputes needing attention*\n" + _bullets(disputes, "None.")))
+    due = [f"{p.customer}, invoice {p.number} ({mention(p.owner)})" for p in data.promises_due]
     broken = [
-        f"{p.customer}, invoice {p.number}, promised {p.promised_date} ({_who(p.owner)})"
+        f"{p.customer}, invoice {p.number}, promised {p.promised_date} ({mention(p.owner)})"
         for p in data.promises_broken
     ]
-    blocks.append(_text("*Promises due today*\n" + _bullets(due, "None.")))
-    blocks.append(_text("*Promises broken yesterday*\n" + _bullets(broken, "None.")))
-    tasks = [f"{_who(who)}: {n} open" for who, n in data.tasks]
-    blocks.append(_text("*Tasks per collector*\n" + _bullets(tasks, "No open tasks.")))
+    blocks.append(section("*Promises due today*\n" + _bullets(due, "None.")))
+    blocks.append(section("*Promises broken yesterday*\n" + _bullets(broken, "None.")))
+    tasks = [f"{mention(who)}: {n} open" for who, n in data.tasks]
+    blocks.append(section("*Tasks per collector*\n" + _bullets(tasks, "No open tasks.")))
     return blocks[:50]
 
 

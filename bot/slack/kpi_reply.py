@@ -6,7 +6,8 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.slack.digest_blocks import Block, kpi_blocks
+from bot.slack.blocks import Block
+from bot.slack.digest_blocks import kpi_blocks
 from sequences.kpi import compute_kpis
 from sequences.kpi_report import kpis_data
 
