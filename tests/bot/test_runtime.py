@@ -67,8 +67,9 @@ async def test_healthz_reports_database_and_clock(engine):
         assert (await late.json())["clock"]["late_seconds"] >= 3600 - 5 * 60
 
 
-async def test_healthz_says_when_the_database_is_unreachable(tmp_path, engine):
-    gone = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/a.db")
+async def test_healthz_says_when_the_database_is_unreachable(engine):
+    # Nothing listens on port 1: the connection is refused at once.
+    gone = create_async_engine("postgresql+asyncpg://postgres@127.0.0.1:1/arseq")
     try:
         clock = _clock(engine, ConsoleChannel("email", io.StringIO()))
         async with TestClient(TestServer(build_app(gone, clock))) as client:
