@@ -131,6 +131,19 @@ async def test_a_failed_post_gives_the_day_back(engine: AsyncEngine, fake_slack)
     assert len(fake_slack.channel_messages(CHANNEL)) == 1
 
 
+async def test_a_chart_that_fails_is_reported_and_the_day_is_done(
+    engine: AsyncEngine, fake_slack
+) -> None:
+    fake_slack.fail("files.getUploadURLExternal", error="not_allowed_token_type")
+
+    first = await _post(engine, fake_slack)
+    again = await _post(engine, fake_slack)
+
+    assert first.posted and first.chart_error == "not_allowed_token_type"
+    assert not again.posted  # the message went out: never posted twice for a chart
+    assert len(fake_slack.channel_messages(CHANNEL)) == 1 and not fake_slack.files
+
+
 async def test_a_rate_limited_post_waits_and_succeeds(engine: AsyncEngine, fake_slack) -> None:
     fake_slack.fail("chat.postMessage", status=429, retry_after=0)
 
