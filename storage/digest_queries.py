@@ -10,11 +10,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.kpi_queries import COUNTED, received_after
 from storage.models import (
     Customer,
     DailyClaim,
     Invoice,
-    InvoiceStatus,
     KpiSnapshot,
     Task,
     TaskState,
@@ -23,21 +23,39 @@ from storage.types import Money
 
 
 async def top_overdue(conn: AsyncConnection, *, as_of: date, limit: int) -> Sequence[Row]:
-    """The customers owing the most past due today: name, owner, currency, amount, oldest due."""
+    """The customers owing the most past due at the end of `as_of` (balances as of then).
+
+    Columns: name, owner, currency, amount, oldest_due, invoices.
+    """
     i, c = Invoice.__table__, Customer.__table__
+    paid, credited = received_after(as_of, as_of)
+    balance = type_coerce(
+        i.c.open_amount
+        + func.coalesce(paid.c.after_end, 0)
+        + func.coalesce(credited.c.after_end, 0),
+        Money(),
+    )
+    owed = (
+        select(i.c.customer_id, i.c.currency, i.c.due_date, balance.label("balance"))
+        .outerjoin(paid, paid.c.invoice_id == i.c.id)
+        .outerjoin(credited, credited.c.invoice_id == i.c.id)
+        .where(i.c.status.in_(COUNTED), i.c.issue_date <= as_of, i.c.due_date < as_of)
+        .where(balance > 0)
+        .subquery()
+    )
+    total = type_coerce(func.sum(owed.c.balance), Money())
     query = (
         select(
             c.c.name,
             c.c.owner_slack_id.label("owner"),
-            i.c.currency,
-            type_coerce(func.sum(i.c.open_amount), Money()).label("amount"),
-            func.min(i.c.due_date).label("oldest_due"),
+            owed.c.currency,
+            total.label("amount"),
+            func.min(owed.c.due_date).label("oldest_due"),
             func.count().label("invoices"),
         )
-        .join(c, c.c.id == i.c.customer_id)
-        .where(i.c.status == InvoiceStatus.OPEN, i.c.open_amount > 0, i.c.due_date < as_of)
-        .group_by(c.c.id, c.c.name, c.c.owner_slack_id, i.c.currency)
-        .order_by(type_coerce(func.sum(i.c.open_amount), Money()).desc(), c.c.name)
+        .join(c, c.c.id == owed.c.customer_id)
+        .group_by(c.c.id, c.c.name, c.c.owner_slack_id, owed.c.currency)
+        .order_by(total.desc(), c.c.name)
         .limit(limit)
     )
     return (await conn.execute(query)).all()

@@ -34,7 +34,7 @@ from storage.types import Money
 # Aging buckets by days past due at the end of D.
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 CLOSED = "closed"  # open at the start of the month, settled by D (CEI needs it)
-_COUNTED = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
+COUNTED = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
 
 
 def end_of(day: date) -> datetime:
@@ -42,7 +42,7 @@ def end_of(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
 
 
-def _received_after(start: date, as_of: date):  # type: ignore[no-untyped-def]
+def received_after(start: date, as_of: date):  # type: ignore[no-untyped-def]
     """Per invoice: payments and credits dated after `start`, and those after `as_of`."""
     p, d = Payment.__table__, Dispute.__table__
     paid = (
@@ -89,7 +89,7 @@ async def aging_rows(conn: AsyncConnection, *, as_of: date, start: date) -> list
     `start` must be before `as_of`.
     """
     i, c = Invoice.__table__, Customer.__table__
-    paid, credited = _received_after(start, as_of)
+    paid, credited = received_after(start, as_of)
     money = Money()
     at_start = type_coerce(
         i.c.open_amount
@@ -126,7 +126,7 @@ async def aging_rows(conn: AsyncConnection, *, as_of: date, start: date) -> list
         .join(c, c.c.id == i.c.customer_id + 0)
         .outerjoin(paid, paid.c.invoice_id == i.c.id)
         .outerjoin(credited, credited.c.invoice_id == i.c.id)
-        .where(i.c.status.in_(_COUNTED), i.c.issue_date <= as_of)
+        .where(i.c.status.in_(COUNTED), i.c.issue_date <= as_of)
         .where(or_(at_end > 0, and_(issued_by_start, at_start > 0)))
         .subquery()
     )
@@ -153,7 +153,7 @@ async def daily_sales(
     # Grouped in the order of ix_invoices_sales: one pass over the covering index.
     rows = await conn.execute(
         select(i.c.issue_date, i.c.currency, func.sum(i.c.amount))
-        .where(i.c.issue_date >= since, i.c.issue_date <= until, i.c.status.in_(_COUNTED))
+        .where(i.c.issue_date >= since, i.c.issue_date <= until, i.c.status.in_(COUNTED))
         .group_by(i.c.issue_date, i.c.currency)
     )
     return [(cur, day, Decimal(total)) for day, cur, total in rows]
