@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sequences.kpi import compute_kpis
 from sequences.kpi_report import kpis_data, save_snapshots
+from storage import digest_queries as dq
 from storage import kpi_queries as q
 
 DIGEST_JOB = "digest"
@@ -51,7 +52,7 @@ def digest_day(now: datetime, zone: ZoneInfo, at: time) -> date | None:
 async def claim_digest(engine: AsyncEngine, *, day: date, worker: str, now: datetime) -> bool:
     """Take the digest of `day`: True for exactly one caller, however many race."""
     async with engine.begin() as conn:
-        return await q.claim_day(
+        return await dq.claim_day(
             conn, job=DIGEST_JOB, day=day, worker=worker, now=now, stale_before=now - STALE_CLAIM
         )
 
@@ -59,18 +60,18 @@ async def claim_digest(engine: AsyncEngine, *, day: date, worker: str, now: date
 async def release_digest(engine: AsyncEngine, *, day: date, worker: str) -> None:
     """Give the claim back after a failed post, so the next tick tries again."""
     async with engine.begin() as conn:
-        await q.release_day(conn, job=DIGEST_JOB, day=day, worker=worker)
+        await dq.release_day(conn, job=DIGEST_JOB, day=day, worker=worker)
 
 
 async def digest_done(engine: AsyncEngine, *, day: date, now: datetime) -> None:
     async with engine.begin() as conn:
-        await q.finish_day(conn, job=DIGEST_JOB, day=day, now=now)
+        await dq.finish_day(conn, job=DIGEST_JOB, day=day, now=now)
 
 
 async def snapshot(engine: AsyncEngine, *, day: date, now: datetime) -> dict[str, dict[str, Any]]:
     """The per-currency snapshot of `day`: the stored one, else computed now and stored."""
     async with engine.begin() as conn:
-        stored = await q.load_snapshots(conn, as_of=day)
+        stored = await dq.load_snapshots(conn, as_of=day)
         if stored:
             return stored
         kpis = await compute_kpis(conn, as_of=day)
@@ -85,8 +86,8 @@ async def gather_digest(engine: AsyncEngine, *, day: date, now: datetime) -> Dig
         await save_snapshots(conn, kpis, now=now)
         promises = await q.promises_around(conn, since=day - timedelta(days=1), as_of=day)
         disputes = await q.open_disputes_at(conn, as_of=day)
-        top = await q.top_overdue(conn, as_of=day, limit=TOP_ACCOUNTS)
-        tasks = await q.open_tasks_per_assignee(conn)
+        top = await dq.top_overdue(conn, as_of=day, limit=TOP_ACCOUNTS)
+        tasks = await dq.open_tasks_per_assignee(conn)
     yesterday = await snapshot(engine, day=day - timedelta(days=1), now=now)
     month_ago = await snapshot(engine, day=day - timedelta(days=30), now=now)
     yesterday_start, today_start = q.end_of(day - timedelta(days=2)), q.end_of(day - timedelta(1))

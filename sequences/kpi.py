@@ -8,10 +8,12 @@ Formulas are in `sequences.kpi_math`; their sources and a worked example in docs
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sequences.kpi_math import (
@@ -169,7 +171,7 @@ async def compute_kpis(conn: AsyncConnection, *, as_of: date) -> Kpis:
     return Kpis(as_of=as_of, currencies=dict(sorted(per.items())), variants=stats, tests=tests)
 
 
-def _promises(rows: list, as_of: date, of) -> None:  # type: ignore[no-untyped-def,type-arg]
+def _promises(rows: Sequence[Row], as_of: date, of: Callable[[str], CurrencyKpis]) -> None:
     """Promises due in the month to D; kept and broken as settled (by then) in it."""
     end = q.end_of(as_of)
     month_start = as_of.replace(day=1)

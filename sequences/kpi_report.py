@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sequences.kpi import CurrencyKpis, Kpis
 from sequences.kpi_math import Measure, two_places
-from storage import kpi_queries as q
+from storage import digest_queries as dq
 
 MEASURES = ("dso", "dso_countback", "best_dso", "add", "cei", "disputes_median_age_days")
 
@@ -111,6 +111,6 @@ def kpis_data(kpis: Kpis) -> dict[str, Any]:
 async def save_snapshots(conn: AsyncConnection, kpis: Kpis, *, now: datetime) -> None:
     """Store one snapshot row per currency for the as-of date (replacing an earlier one)."""
     for currency, k in kpis.currencies.items():
-        await q.save_snapshot(
+        await dq.save_snapshot(
             conn, as_of=kpis.as_of, currency=currency, data=currency_data(k), now=now
         )

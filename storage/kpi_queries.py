@@ -14,25 +14,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, literal, or_, select, type_coerce, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, case, func, literal, or_, select, type_coerce
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import (
     Customer,
-    DailyClaim,
     Dispute,
-    DisputeStatus,
     Invoice,
     InvoiceStatus,
-    KpiSnapshot,
     OutboxMessage,
     OutboxState,
     Payment,
     Promise,
-    Task,
-    TaskState,
 )
 from storage.models import Sequence as SequenceRow
 from storage.types import Money
@@ -40,7 +34,7 @@ from storage.types import Money
 # Aging buckets by days past due at the end of D.
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 CLOSED = "closed"  # open at the start of the month, settled by D (CEI needs it)
-_COUNTED = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
+COUNTED = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
 
 
 def end_of(day: date) -> datetime:
@@ -48,7 +42,7 @@ def end_of(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
 
 
-def _received_after(start: date, as_of: date):  # type: ignore[no-untyped-def]
+def received_after(start: date, as_of: date):  # type: ignore[no-untyped-def]
     """Per invoice: payments and credits dated after `start`, and those after `as_of`."""
     p, d = Payment.__table__, Dispute.__table__
     paid = (
@@ -95,7 +89,7 @@ async def aging_rows(conn: AsyncConnection, *, as_of: date, start: date) -> list
     `start` must be before `as_of`.
     """
     i, c = Invoice.__table__, Customer.__table__
-    paid, credited = _received_after(start, as_of)
+    paid, credited = received_after(start, as_of)
     money = Money()
     at_start = type_coerce(
         i.c.open_amount
@@ -132,7 +126,7 @@ async def aging_rows(conn: AsyncConnection, *, as_of: date, start: date) -> list
         .join(c, c.c.id == i.c.customer_id + 0)
         .outerjoin(paid, paid.c.invoice_id == i.c.id)
         .outerjoin(credited, credited.c.invoice_id == i.c.id)
-        .where(i.c.status.in_(_COUNTED), i.c.issue_date <= as_of)
+        .where(i.c.status.in_(COUNTED), i.c.issue_date <= as_of)
         .where(or_(at_end > 0, and_(issued_by_start, at_start > 0)))
         .subquery()
     )
@@ -159,7 +153,7 @@ async def daily_sales(
     # Grouped in the order of ix_invoices_sales: one pass over the covering index.
     rows = await conn.execute(
         select(i.c.issue_date, i.c.currency, func.sum(i.c.amount))
-        .where(i.c.issue_date >= since, i.c.issue_date <= until, i.c.status.in_(_COUNTED))
+        .where(i.c.issue_date >= since, i.c.issue_date <= until, i.c.status.in_(COUNTED))
         .group_by(i.c.issue_date, i.c.currency)
     )
     return [(cur, day, Decimal(total)) for day, cur, total in rows]
@@ -270,121 +264,3 @@ async def payment_days(
         for invoice_id, day in rows:
             found.setdefault(invoice_id, []).append(day)
     return found
-
-
-async def top_overdue(conn: AsyncConnection, *, as_of: date, limit: int) -> Sequence[Row]:
-    """The customers owing the most past due today: name, owner, currency, amount, oldest due."""
-    i, c = Invoice.__table__, Customer.__table__
-    query = (
-        select(
-            c.c.name,
-            c.c.owner_slack_id.label("owner"),
-            i.c.currency,
-            type_coerce(func.sum(i.c.open_amount), Money()).label("amount"),
-            func.min(i.c.due_date).label("oldest_due"),
-            func.count().label("invoices"),
-        )
-        .join(c, c.c.id == i.c.customer_id)
-        .where(i.c.status == InvoiceStatus.OPEN, i.c.open_amount > 0, i.c.due_date < as_of)
-        .group_by(c.c.id, c.c.name, c.c.owner_slack_id, i.c.currency)
-        .order_by(type_coerce(func.sum(i.c.open_amount), Money()).desc(), c.c.name)
-        .limit(limit)
-    )
-    return (await conn.execute(query)).all()
-
-
-async def open_tasks_per_assignee(conn: AsyncConnection) -> list[tuple[str | None, int]]:
-    """Open (and snoozed) collector tasks per assignee, most first."""
-    t = Task.__table__
-    rows = await conn.execute(
-        select(t.c.assignee_slack_id, func.count())
-        .where(t.c.state.in_([TaskState.OPEN, TaskState.SNOOZED]))
-        .group_by(t.c.assignee_slack_id)
-        .order_by(func.count().desc())
-    )
-    return [(who, int(n)) for who, n in rows]
-
-
-async def unacknowledged_disputes(conn: AsyncConnection) -> int:
-    """How many disputes are open and not yet acknowledged."""
-    d = Dispute.__table__
-    return int(await conn.scalar(select(func.count()).where(d.c.status == DisputeStatus.OPEN)))
-
-
-# -- snapshots and once-a-day claims ---------------------------------------------------------
-
-
-def _upsert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
-async def save_snapshot(
-    conn: AsyncConnection, *, as_of: date, currency: str, data: dict, now: datetime
-) -> None:
-    """Store (or replace) the KPIs of one day and currency."""
-    k = KpiSnapshot.__table__
-    stmt = _upsert(conn)(k).values(as_of=as_of, currency=currency, data=data, created_at=now)
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["as_of", "currency"],
-            set_={"data": stmt.excluded.data, "created_at": stmt.excluded.created_at},
-        )
-    )
-
-
-async def load_snapshots(conn: AsyncConnection, *, as_of: date) -> dict[str, dict]:
-    """The stored KPIs of one day, per currency (empty if none was taken)."""
-    k = KpiSnapshot.__table__
-    rows = await conn.execute(select(k.c.currency, k.c.data).where(k.c.as_of == as_of))
-    return {cur: data for cur, data in rows}
-
-
-async def claim_day(
-    conn: AsyncConnection,
-    *,
-    job: str,
-    day: date,
-    worker: str,
-    now: datetime,
-    stale_before: datetime | None = None,
-) -> bool:
-    """Claim a once-a-day job: True for the one caller whose statement took the row.
-
-    INSERT ... ON CONFLICT DO NOTHING on the unique (job, day): the database settles a
-    race between workers (on PostgreSQL a concurrent insert waits for the first one's
-    commit, then does nothing), so exactly one caller gets True. A claim never marked
-    done and taken before `stale_before` (its worker died) is taken over by one UPDATE.
-    """
-    dc = DailyClaim.__table__
-    stmt = (
-        _upsert(conn)(dc)
-        .values(job=job, day=day, claimed_by=worker, claimed_at=now)
-        .on_conflict_do_nothing(index_elements=["job", "day"])
-        .returning(dc.c.id)
-    )
-    if (await conn.execute(stmt)).first() is not None:
-        return True
-    if stale_before is None:
-        return False
-    takeover = (
-        update(dc)
-        .where(dc.c.job == job, dc.c.day == day, dc.c.done_at.is_(None))
-        .where(dc.c.claimed_at < stale_before)
-        .values(claimed_by=worker, claimed_at=now)
-        .returning(dc.c.id)
-    )
-    return (await conn.execute(takeover)).first() is not None
-
-
-async def release_day(conn: AsyncConnection, *, job: str, day: date, worker: str) -> None:
-    """Give a claim back (the work failed), so a later run tries again."""
-    dc = DailyClaim.__table__
-    await conn.execute(
-        dc.delete().where(dc.c.job == job, dc.c.day == day, dc.c.claimed_by == worker)
-    )
-
-
-async def finish_day(conn: AsyncConnection, *, job: str, day: date, now: datetime) -> None:
-    """Mark a claimed day's job done."""
-    dc = DailyClaim.__table__
-    await conn.execute(dc.update().where(dc.c.job == job, dc.c.day == day).values(done_at=now))

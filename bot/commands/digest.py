@@ -55,7 +55,10 @@ async def _digest(settings: Settings, now: datetime, *, force: bool, out: TextIO
 
 def outcome_line(outcome: DigestOutcome, channel: str) -> str:
     if outcome.posted:
-        return f"digest of {outcome.day} posted to {channel}"
+        chart = (
+            f" (the chart was not uploaded: {outcome.chart_error})" if outcome.chart_error else ""
+        )
+        return f"digest of {outcome.day} posted to {channel}{chart}"
     return f"{outcome.reason}; --force posts another"
 
 

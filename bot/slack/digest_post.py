@@ -2,8 +2,10 @@
 
 Exactly once per local day however many workers tick: the claim is a unique row
 (`sequences.digest.claim_digest`). `force` posts again for a day already posted (and
-still claims it when nobody had, so a later tick does not post a third time). A post
-that fails gives the claim back, so the next tick tries again.
+still claims it when nobody had, so a later tick does not post a third time). A message
+Slack refuses gives the claim back, so the next tick tries again; once the message is
+posted the day is done, and a chart that fails to upload is reported, not retried
+(retrying would post the whole digest twice).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,22 +36,33 @@ class DigestOutcome:
     posted: bool
     ts: str | None = None
     reason: str | None = None
+    chart_error: str | None = None
 
 
 async def send_digest(client: AsyncWebClient, channel: str, data: DigestData) -> str:
-    """Post the digest message to `channel`, then its aging chart; the message's ts."""
+    """Post the digest message to `channel`; its ts."""
     posted = await client.chat_postMessage(
         channel=channel, text=digest_text(data), blocks=digest_blocks(data), unfurl_links=False
     )
-    png = aging_chart_png(data.report["as_of"], data.report["currencies"])
-    await client.files_upload_v2(
-        channel=channel,
-        content=png,
-        filename=f"aging-{data.day}.png",
-        title=f"Aging as of {data.day}",
-        alt_txt="Receivables by days past due",
-    )
     return str(posted["ts"])
+
+
+async def upload_chart(client: AsyncWebClient, channel: str, data: DigestData) -> str | None:
+    """Upload the aging chart to `channel` (files_upload_v2); why it failed, or None."""
+    png = aging_chart_png(data.report["as_of"], data.report["currencies"])
+    try:
+        await client.files_upload_v2(
+            channel=channel,
+            content=png,
+            filename=f"aging-{data.day}.png",
+            title=f"Aging as of {data.day}",
+            alt_txt="Receivables by days past due",
+        )
+    except SlackApiError as exc:
+        return str(exc.response.get("error", exc))
+    except SlackClientError as exc:
+        return str(exc) or type(exc).__name__
+    return None
 
 
 async def post_daily_digest(
@@ -73,4 +87,6 @@ async def post_daily_digest(
             await release_digest(engine, day=day, worker=worker)
         raise
     await digest_done(engine, day=day, now=now)
-    return DigestOutcome(day, posted=True, ts=ts)
+    return DigestOutcome(
+        day, posted=True, ts=ts, chart_error=await upload_chart(client, channel, data)
+    )

@@ -68,7 +68,12 @@ async def test_the_digest_is_posted_once_for_a_day(engine: AsyncEngine, fake_sla
     text = str(message.blocks)
     assert "3650.00" in text and "73.82 days" in text  # the KPIs as of the day
     assert "▲ 1600.00 vs 30 days ago" in text  # USD AR against the snapshot of 02-14
-    assert "Customer B (<@U0BOB001>)" in text
+    # Balances at the end of 03-16: the payment and the credit of 03-20 are added back.
+    assert (
+        "• Customer C (unassigned): 1000.00 EUR past due, 1 invoice(s), oldest due 2026-03-03\n"
+        "• Customer A (<@U0ANNA01>): 850.00 USD past due, 2 invoice(s), oldest due 2026-02-04\n"
+        "• Customer B (<@U0BOB001>): 300.00 USD past due, 1 invoice(s), oldest due 2025-12-01"
+    ) in message.blocks[-5]["text"]["text"]
     (chart,) = fake_slack.files.values()
     assert chart.channel == CHANNEL and chart.filename == "aging-2026-03-16.png"
     assert _png_size(chart.data) == (600, 520)  # 6 x 2.6 inches per currency at 100 dpi
@@ -129,6 +134,19 @@ async def test_a_failed_post_gives_the_day_back(engine: AsyncEngine, fake_slack)
 
     assert retried.posted
     assert len(fake_slack.channel_messages(CHANNEL)) == 1
+
+
+async def test_a_chart_that_fails_is_reported_and_the_day_is_done(
+    engine: AsyncEngine, fake_slack
+) -> None:
+    fake_slack.fail("files.getUploadURLExternal", error="not_allowed_token_type")
+
+    first = await _post(engine, fake_slack)
+    again = await _post(engine, fake_slack)
+
+    assert first.posted and first.chart_error == "not_allowed_token_type"
+    assert not again.posted  # the message went out: never posted twice for a chart
+    assert len(fake_slack.channel_messages(CHANNEL)) == 1 and not fake_slack.files
 
 
 async def test_a_rate_limited_post_waits_and_succeeds(engine: AsyncEngine, fake_slack) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sequences.kpi import compute_kpis
 from sequences.kpi_math import cei, countback_dso, dso, median, two_proportion_test
 from sequences.kpi_report import kpis_data, save_snapshots
-from storage.kpi_queries import load_snapshots
+from storage.digest_queries import load_snapshots
 from tests.sequences.engine_helpers import utc
 from tests.sequences.kpi_example import AS_OF, build_example
 
