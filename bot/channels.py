@@ -1,23 +1,52 @@
-"""The customer channels of a running service, built from the configuration.
+"""The customer-facing adapters of a process, built from the configuration.
 
-A channel that is not configured is left out (reported at start-up by
-`Settings.startup_report`); dispatch then falls back to the customer's other channel,
-or to a task for the collector.
+Each adapter module (email, Telegram, engagement links, reply capture) adds what it
+needs to one `Adapters`: channels for dispatch, HTTP routes for `arseq run`, and
+long-running services (Telegram polling, the IMAP reader). One that is not configured
+adds nothing (reported at start-up by `Settings.startup_report`); dispatch then falls
+back to the customer's other channel, or to a task for the collector.
 """
 
 from __future__ import annotations
 
-from bot.runtime import RouteAdder
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot.settings import Settings
 from sequences.channels import Channel
 
+log = logging.getLogger("arseq.channels")
 
-def build_channels(settings: Settings) -> dict[str, Channel]:
-    """Email and Telegram channels for what `settings` configures."""
-    channels: dict[str, Channel] = {}
-    return channels
+RouteAdder = Callable[[web.Application], None]
+# A long-running part of the service; it returns once `stop` is set.
+Service = Callable[[asyncio.Event], Awaitable[None]]
+Closer = Callable[[], Awaitable[None]]
 
 
-def channel_routes(settings: Settings) -> list[RouteAdder]:
-    """The HTTP routes the channels serve (engagement links, the Telegram webhook)."""
-    return []
+@dataclass
+class Adapters:
+    """What the configured adapters give the process."""
+
+    channels: dict[str, Channel] = field(default_factory=dict)
+    routes: list[RouteAdder] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    closers: list[Closer] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        """Close what the adapters opened (connections, HTTP sessions), newest first."""
+        for close in reversed(self.closers):
+            try:
+                await close()
+            except Exception:  # closing one must not keep the others open
+                log.exception("closing an adapter failed")
+
+
+def build_adapters(settings: Settings, engine: AsyncEngine) -> Adapters:
+    """Channels, routes and services for what `settings` configures."""
+    adapters = Adapters()
+    return adapters

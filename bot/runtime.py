@@ -9,47 +9,49 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels import Adapters, build_adapters
 from bot.clock import Clock, engine_config, start_scheduler, worker_name
 from bot.commands.common import ready_engine
 from bot.settings import Settings
 from bot.slack.pass_steps import slack_steps
 from bot.web import build_app
-from sequences.channels import Channel
 
 log = logging.getLogger("arseq.runtime")
 
-RouteAdder = Callable[[web.Application], None]
+AdapterFactory = Callable[[Settings, AsyncEngine], Adapters]
 
 
 async def serve(
     settings: Settings,
-    channels: Mapping[str, Channel],
     *,
     http_port: int | None,
-    routes: list[RouteAdder] | None = None,
+    adapters: AdapterFactory = build_adapters,
     stop: asyncio.Event | None = None,
     ready: Callable[[Clock, int | None], Awaitable[None]] | None = None,
 ) -> None:
-    """Run the clock, and the HTTP app unless `http_port` is None, until SIGTERM or `stop`."""
+    """Run the clock, the adapters' services, and the HTTP app unless `http_port` is None,
+    until SIGTERM or `stop`."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     async with ready_engine(settings) as engine:
+        parts = adapters(settings, engine)
         role = "run" if http_port is not None else "worker"
-        clock = Clock(engine, channels, engine_config(settings), settings.tick_every,
+        clock = Clock(engine, parts.channels, engine_config(settings), settings.tick_every,
                       worker_name(role), steps=slack_steps(settings))  # fmt: skip
         runner: web.AppRunner | None = None
         port = None
         if http_port is not None:
             app = build_app(engine, clock)
-            for add in routes or []:
+            for add in parts.routes:
                 add(app)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
@@ -58,19 +60,21 @@ async def serve(
             port = runner.addresses[0][1] if runner.addresses else http_port
             log.info("listening on port %s", port)
         scheduler = start_scheduler(clock)
+        services = [asyncio.create_task(run(stop)) for run in parts.services]
         try:
             if ready is not None:
                 await ready(clock, port)
             await stop.wait()
             log.info("stopping: no new passes, finishing the one in flight")
         finally:
+            stop.set()  # services watch it too
             await clock.stop(scheduler)
+            for done in await asyncio.gather(*services, return_exceptions=True):
+                if isinstance(done, BaseException):
+                    log.error("a service ended with an error: %r", done)
             if runner is not None:
                 await runner.cleanup()
-            for channel in channels.values():
-                close = getattr(channel, "aclose", None)
-                if close is not None:
-                    await close()
+            await parts.aclose()
         for signum in (signal.SIGTERM, signal.SIGINT):
             with suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)

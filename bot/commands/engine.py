@@ -1,7 +1,8 @@
 """`arseq tick`: scheduler passes at one instant or along a simulated clock.
 
-A pass is one engine tick, then dispatch until nothing more is claimed. Until the email
-and Telegram adapters exist (issue #4) every message is printed by a ConsoleChannel.
+A pass is one engine tick, then dispatch until nothing more is claimed. Messages go out
+through the configured channels (SMTP, Telegram); a channel that is not configured is
+stood in for by a ConsoleChannel that prints what it would have sent.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from bot.clock import engine_config, run_steps, scheduler_pass, worker_name
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.channels import build_adapters
+from bot.clock import PassStep, engine_config, run_steps, scheduler_pass, worker_name
 from bot.commands.common import ready_engine
 from bot.errors import UsageProblem
 from bot.settings import Settings
 from bot.slack.pass_steps import slack_steps
 from sequences.channels import Channel, ConsoleChannel
 from sequences.dispatch import DispatchReport
-from sequences.engine import TickReport
+from sequences.engine import EngineConfig, TickReport
 from storage.models import ContactChannel
 
 MAX_PASSES = 100_000
@@ -67,19 +71,30 @@ def run_ticks(settings: Settings, instants: list[datetime], *, out: TextIO | Non
 
 
 async def _run(settings: Settings, instants: list[datetime], out: TextIO) -> None:
-    channels: dict[str, Channel] = {c.value: ConsoleChannel(c.value, out) for c in ContactChannel}
     config = engine_config(settings)
     zone = ZoneInfo(settings.timezone)
     worker = worker_name("tick")
     steps = slack_steps(settings)  # the digest when due, new tasks: none when Slack is off
     async with ready_engine(settings) as engine:
-        for now in instants:
-            report, sent = await scheduler_pass(
-                engine, channels, now=now, config=config, worker=worker
-            )
-            print(_line(now.astimezone(zone), report, sent), file=out, flush=True)
-            for line in await run_steps(steps, engine, now, worker):
-                print(line, file=out, flush=True)
+        adapters = build_adapters(settings, engine)
+        channels: dict[str, Channel] = {
+            c.value: ConsoleChannel(c.value, out) for c in ContactChannel
+        } | adapters.channels
+        try:
+            await _passes(engine, channels, instants, config, worker, steps, zone, out)
+        finally:
+            await adapters.aclose()
+
+
+async def _passes(
+    engine: AsyncEngine, channels: dict[str, Channel], instants: list[datetime],
+    config: EngineConfig, worker: str, steps: list[PassStep], zone: ZoneInfo, out: TextIO,
+) -> None:  # fmt: skip
+    for now in instants:
+        report, sent = await scheduler_pass(engine, channels, now=now, config=config, worker=worker)
+        print(_line(now.astimezone(zone), report, sent), file=out, flush=True)
+        for line in await run_steps(steps, engine, now, worker):
+            print(line, file=out, flush=True)
 
 
 def _line(instant: datetime, report: TickReport, sent: DispatchReport) -> str:

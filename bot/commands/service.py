@@ -6,7 +6,6 @@ import asyncio
 import logging
 import sys
 
-from bot.channels import build_channels, channel_routes
 from bot.runtime import serve
 from bot.settings import Settings
 
@@ -26,5 +25,4 @@ def run_service(settings: Settings, *, http_port: int) -> None:
 
 
 async def _serve(settings: Settings, http_port: int) -> None:
-    channels = build_channels(settings)
-    await serve(settings, channels, http_port=http_port, routes=channel_routes(settings))
+    await serve(settings, http_port=http_port)

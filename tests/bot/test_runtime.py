@@ -109,6 +109,6 @@ async def test_serve_answers_healthz_then_stops_cleanly_on_request(
             seen["status"], seen["body"] = response.status, await response.json()
         stop.set()
 
-    await asyncio.wait_for(serve(settings, {}, http_port=0, stop=stop, ready=ready), 30)
+    await asyncio.wait_for(serve(settings, http_port=0, stop=stop, ready=ready), 30)
     assert seen["status"] == 200
     assert seen["body"]["database"] == "ok"  # type: ignore[index]
