@@ -45,13 +45,14 @@ async def record_event(
     customer_id: int | None = None,
     invoice_id: int | None = None,
     enrollment_id: int | None = None,
+    outbox_id: int | None = None,
     **data: Any,
 ) -> None:
-    """Append one event to the audit trail."""
+    """Append one event to the audit trail (`outbox_id`: the message it is about)."""
     await conn.execute(
         insert(Event.__table__).values(
             at=now, kind=kind, actor=actor, reason=reason, customer_id=customer_id,
-            invoice_id=invoice_id, enrollment_id=enrollment_id, data=data,
+            invoice_id=invoice_id, enrollment_id=enrollment_id, outbox_id=outbox_id, data=data,
         )
     )  # fmt: skip
 
