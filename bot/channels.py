@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.links import add_links
 from bot.settings import Settings
 from sequences.channels import Channel
 
@@ -49,4 +50,5 @@ class Adapters:
 def build_adapters(settings: Settings, engine: AsyncEngine) -> Adapters:
     """Channels, routes and services for what `settings` configures."""
     adapters = Adapters()
+    add_links(adapters, settings, engine)
     return adapters
