@@ -93,6 +93,13 @@ def parse_offset(text: str) -> Offset:
     """Read an `at` expression such as `due+7d`, `start+2bd`, `due-3d` or `due`."""
     if not isinstance(text, str):
         raise _offset_error(f"an offset must be text, not {type(text).__name__}")
+    return _parse_offset(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_offset(text: str) -> Offset:
+    # Cached: the planner reads every step's offset for every due enrollment, and a
+    # ledger has only a handful of distinct offsets (errors are raised, never cached).
     source = text.strip()
     if not source:
         raise _offset_error("empty offset")

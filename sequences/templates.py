@@ -16,6 +16,7 @@ Filters: `money`, `date`, `numbers` (the invoices' numbers, comma separated).
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -30,7 +31,12 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.languages import get_official_languages
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import (
+    NumberPattern,
+    get_currency_name,
+    get_currency_precision,
+    get_currency_symbol,
+)
 from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
@@ -99,7 +105,11 @@ def _field(obj: object, name: str) -> Any:
 def customer_locale(customer: object) -> str:
     """The babel locale for a customer's language and country; `en_US` when unknown."""
     language, country = _field(customer, "language"), _field(customer, "country")
-    country = str(country).upper() if country else ""
+    return _locale_for(str(language) if language else "", str(country).upper() if country else "")
+
+
+@lru_cache(maxsize=1024)
+def _locale_for(language: str, country: str) -> str:
     candidates: list[str] = []
     if language:
         lang = str(language).replace("-", "_")
@@ -124,9 +134,35 @@ def money(amount: object, currency: str | None = None, locale: str = DEFAULT_LOC
         raise TypeError(f"money needs a Decimal amount, not {type(amount).__name__}")
     if not currency:
         raise ValueError("money needs a currency, e.g. amount | money('EUR')")
-    quantum = Decimal(1).scaleb(-get_currency_precision(currency))
-    value = Decimal(amount).quantize(quantum, rounding=ROUND_HALF_UP)
-    return format_currency(value, currency, locale=locale)
+    value = Decimal(amount).quantize(_quantum(currency), rounding=ROUND_HALF_UP)
+    pattern, symbol = _currency_format(locale, currency)
+    text = pattern.apply(value, _babel_locale(locale), currency=None, currency_digits=False)
+    if "¤¤¤" in text:
+        text = text.replace("¤¤¤", get_currency_name(currency, value, locale))
+    return text.replace("¤¤", currency.upper()).replace("¤", symbol)
+
+
+# What babel's format_currency does, with what depends only on the locale and the
+# currency looked up once: a tick formats thousands of amounts in a handful of locales,
+# and babel parses the locale and looks up the currency's plural name on every call.
+# tests/sequences/test_templates.py holds this to format_currency's output.
+@lru_cache(maxsize=256)
+def _babel_locale(identifier: str) -> Locale:
+    return Locale.parse(identifier)
+
+
+@lru_cache(maxsize=1024)
+def _currency_format(identifier: str, currency: str) -> tuple[NumberPattern, str]:
+    """The locale's currency pattern with the currency's decimals, and its symbol."""
+    pattern = copy.copy(_babel_locale(identifier).currency_formats["standard"])
+    digits = get_currency_precision(currency)
+    pattern.frac_prec = (digits, digits)
+    return pattern, get_currency_symbol(currency, identifier)
+
+
+@lru_cache(maxsize=256)
+def _quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-get_currency_precision(currency))
 
 
 @pass_context
@@ -140,7 +176,9 @@ def _money_filter(
 def _date_filter(
     ctx: Context, value: date, style: str = "medium", locale: str | None = None
 ) -> str:
-    return format_date(value, format=style, locale=locale or ctx.get("locale") or DEFAULT_LOCALE)
+    return format_date(
+        value, format=style, locale=_babel_locale(locale or ctx.get("locale") or DEFAULT_LOCALE)
+    )
 
 
 def _numbers_filter(invoices: Iterable[object]) -> str:

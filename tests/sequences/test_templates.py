@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import babel.localedata
 import pytest
+from babel.numbers import format_currency, get_currency_precision
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sequences.templates import (
     LIBRARY_TEMPLATES,
@@ -242,3 +246,20 @@ def test_filters_use_the_customer_locale_unless_told() -> None:
 )
 def test_customer_locale(customer: object, expected: str) -> None:
     assert customer_locale(customer) == expected
+
+
+_LOCALES = sorted(babel.localedata.locale_identifiers())
+_CURRENCIES = ["USD", "EUR", "JPY", "GBP", "INR", "CHF", "KWD", "BRL", "CLF", "XOF"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    locale=st.sampled_from(_LOCALES),
+    currency=st.sampled_from(_CURRENCIES),
+    amount=st.decimals(min_value=-(10**12), max_value=10**12, places=4, allow_nan=False),
+)
+def test_money_is_exactly_babels_format_currency(locale: str, currency: str, amount: Decimal):
+    # money() caches what babel looks up on every call; its output must not change.
+    quantum = Decimal(1).scaleb(-get_currency_precision(currency))
+    expected = format_currency(amount.quantize(quantum, ROUND_HALF_UP), currency, locale=locale)
+    assert money(amount, currency, locale) == expected
