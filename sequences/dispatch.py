@@ -4,7 +4,8 @@ Each claimed row carries a lease; a worker that dies mid-batch leaves rows that 
 claimed again once the lease runs out, so a touch is sent at most once more in that
 case and never lost. Temporary failures are retried with exponential backoff (or the
 provider's Retry-After, whichever is later); permanent ones mark the contact, fall
-back to the customer's next channel, and then to a collector task.
+back to the customer's next channel, and then to a collector task. A dead address
+(a bounce, a blocked chat) always gives the owner a task to fix it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from storage.queries import claim_outbox, touch_block_reason
 CUSTOMER_MESSAGE = "customer_message"
 # The other channel to try when one is dead for a customer.
 FALLBACK = {"email": "telegram", "telegram": "email"}
+# The owner's task when a channel says the address itself is dead: (kind, title).
+DEAD_CONTACT_TASKS = {
+    "email": ("bounced", "Email to {address} bounced: check the customer's address"),
+    "telegram": ("telegram_blocked", "Telegram chat {address} blocked the bot"),
+}
 
 
 @dataclass(frozen=True)
@@ -259,10 +265,23 @@ async def _fail(
                 .where(c.c.id == row.contact_id, c.c.unreachable_at.is_(None))
                 .values(unreachable_at=now, unreachable_reason=str(exc)[:255], updated_at=now)
             )
+            if await _dead_contact_task(conn, row, now, str(exc)):
+                report.tasks += 1
         if await _fallback_message(conn, row, now):
             report.fallbacks += 1
         elif await _fallback_task(conn, row, now, str(exc)):
             report.tasks += 1
+
+
+async def _dead_contact_task(conn: AsyncConnection, row: Row, now: datetime, reason: str) -> bool:
+    """Tell the owner the address is dead, whatever the fallback does: it needs fixing."""
+    address = await conn.scalar(select(Contact.address).where(Contact.id == row.contact_id))
+    kind, title = DEAD_CONTACT_TASKS.get(row.channel, ("contact_dead", "{address} is dead"))
+    return await add_task(
+        conn, kind=kind, customer_id=row.customer_id, now=now,
+        key=f"{row.idempotency_key}:{kind}", enrollment_id=row.enrollment_id,
+        title=title.format(address=address), body=f"{row.channel} {address}: {reason}",
+    )  # fmt: skip
 
 
 async def _fallback_message(conn: AsyncConnection, row: Row, now: datetime) -> bool:

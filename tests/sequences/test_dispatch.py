@@ -220,11 +220,45 @@ async def test_no_channel_left_becomes_a_task_for_the_owner(engine):
     await _queue(engine, ids)
     email = ScriptedChannel("email", [PermanentFailure("550 no such user")])
     report = await dispatch_once(engine, {"email": email}, now=NOW, worker="w")
-    assert (report.failed, report.fallbacks, report.tasks) == (1, 0, 1)
+    assert (report.failed, report.fallbacks, report.tasks) == (1, 0, 2)
+    async with engine.connect() as conn:
+        found = (await conn.execute(select(Task.__table__).order_by(Task.id))).all()
+    assert [t.kind for t in found] == ["bounced", "unreachable"]
+    assert {t.assignee_slack_id for t in found} == {"U0OWNER1"}
+    assert all("550 no such user" in t.body for t in found)
+
+
+@pytest.mark.parametrize(
+    ("channel", "kind", "address"),
+    [("email", "bounced", "ap@acme.test"), ("telegram", "telegram_blocked", "4242")],
+)
+async def test_a_dead_address_gives_the_owner_a_task_beside_the_fallback(
+    engine, channel, kind, address
+):
+    ids = await _ledger(engine, telegram=True)
+    await _queue(engine, ids, channel=channel)
+    failing = ScriptedChannel(channel, [PermanentFailure("550 gone", contact_dead=True)])
+    other = "telegram" if channel == "email" else "email"
+    report = await dispatch_once(
+        engine, {channel: failing, other: ScriptedChannel(other)}, now=NOW, worker="w"
+    )
+    assert (report.failed, report.fallbacks, report.tasks) == (1, 1, 1)
     async with engine.connect() as conn:
         task = (await conn.execute(select(Task.__table__))).one()
-    assert task.assignee_slack_id == "U0OWNER1" and task.kind == "unreachable"
-    assert "550 no such user" in task.body
+    assert task.kind == kind and task.assignee_slack_id == "U0OWNER1"
+    assert address in task.title and address in task.body and "550 gone" in task.body
+
+
+async def test_a_failure_that_is_not_the_address_gives_no_bounce_task(engine):
+    ids = await _ledger(engine, telegram=True)
+    await _queue(engine, ids)
+    email = ScriptedChannel("email", [PermanentFailure("552 too big", contact_dead=False)])
+    report = await dispatch_once(
+        engine, {"email": email, "telegram": ScriptedChannel("telegram")}, now=NOW, worker="w"
+    )
+    assert (report.failed, report.fallbacks, report.tasks) == (1, 1, 0)
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(Task.__table__))).all() == []
 
 
 async def test_too_many_temporary_failures_end_as_a_failure(engine):
