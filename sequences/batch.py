@@ -1,14 +1,15 @@
 """One batch of due enrollments: the facts the engine reads for it, all at once.
 
 A tick takes due enrollments in batches. For a batch, the customers, invoices, disputes,
-usable contacts, last replies and messages, active pauses and checklists of all its
-enrollments are read with a few set-based queries, never one query per enrollment.
+usable contacts, last replies and messages, active pauses, checklists and engagement
+(for `send: preferred`) of all its enrollments are read with a few set-based queries,
+never one query per enrollment.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -16,7 +17,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sequences.planner import CustomerFacts, DisputeFacts, InvoiceFacts
+from sequences.preferences import ACTIONS, LOOKBACK, Preference, preference
 from sequences.store import Stored, stored_by_id
+from storage.engagement_queries import engagement_by_channel
 from storage.models import Contact, Customer, Dispute, Invoice
 from storage.queries import (
     active_pauses,
@@ -42,6 +45,7 @@ class Batch:
     last_message: dict[int, datetime]
     pauses: list[Row]
     checklists: dict[int, set[str]]
+    preferences: dict[int, Preference] = field(default_factory=dict)
 
     def customer(self, customer_id: int) -> CustomerFacts:
         """The planner's view of a customer of this batch."""
@@ -52,6 +56,10 @@ class Batch:
             owner_slack_id=row.owner_slack_id, last_reply_at=self.replies.get(customer_id),
             checklist_done=frozenset(self.checklists.get(customer_id, ())),
         )  # fmt: skip
+
+    def preference(self, customer_id: int) -> Preference:
+        """Where and when `send: preferred` reaches this customer (learnt from engagement)."""
+        return self.preferences.get(customer_id, Preference())
 
     def paused_until(self, row: Row, sequence_name: str, now: datetime) -> datetime | None:
         """When the pauses on this enrollment's target end (indefinite: a day from now)."""
@@ -103,6 +111,14 @@ async def load_batch(conn: AsyncConnection, rows: list[Row], now: datetime) -> B
         conn, customer_ids=customer_ids, invoice_ids=invoice_ids,
         sequence_names={s.sequence.name for s in sequences.values()}, now=now,
     )  # fmt: skip
+    engagement = await engagement_by_channel(
+        conn, {cid: r.timezone or "UTC" for cid, r in customers.items()}, actions=ACTIONS,
+        since=now - LOOKBACK, now=now,
+    )  # fmt: skip
+    preferences = {
+        cid: preference(engagement.get(cid, {}), {str(r.channel) for r in contacts.get(cid, [])})
+        for cid in customers
+    }
     return Batch(
         sequences=sequences,
         customers=customers,
@@ -113,4 +129,5 @@ async def load_batch(conn: AsyncConnection, rows: list[Row], now: datetime) -> B
         last_message=await last_customer_messages(conn, customer_ids),
         pauses=pauses,
         checklists=await checklist_done(conn, customer_ids),
+        preferences=preferences,
     )

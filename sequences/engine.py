@@ -148,6 +148,7 @@ async def _run_batch(
             now=now,
             invoice=batch.invoices.get(row.invoice_id) if row.invoice_id else None,
             dispute=batch.disputes.get(row.dispute_id) if row.dispute_id else None,
+            preferred_hour=batch.preference(row.customer_id).hour,
         )
         if isinstance(decision, Exit):
             await _end(conn, writes, row, decision.reason, now)

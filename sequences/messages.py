@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sequences import ledger
 from sequences.batch import Batch
 from sequences.planner import Act, InvoiceFacts, Notice, variant_for
+from sequences.preferences import DEFAULT_ORDER
 from sequences.store import Stored
 from sequences.templates import render, render_inline
 from storage.models import OutboxState
@@ -74,12 +76,18 @@ def message_context(
     }
 
 
-def choose_contact(step_send: str, contacts: list[Row]) -> Row | None:
-    """The contact to use: the step's channel, else (or for `preferred`) the best one."""
+def choose_contact(
+    step_send: str, contacts: list[Row], preferred: Sequence[str] = DEFAULT_ORDER
+) -> Row | None:
+    """The contact to use: the step's channel, else the best one.
+
+    For `preferred` the order is the customer's (`preferred`, best first: learnt from
+    engagement, email when nothing is known); another step falls back to Telegram, then email.
+    """
     by_channel: dict[str, Row] = {}
     for contact in contacts:
         by_channel.setdefault(str(contact.channel), contact)
-    order = ["telegram", "email"] if step_send == "preferred" else [step_send, "telegram", "email"]
+    order = list(preferred) if step_send == "preferred" else [step_send, "telegram", "email"]
     for channel in order:
         if channel in by_channel:
             return by_channel[channel]
@@ -112,8 +120,9 @@ async def compose_message(
     lead = _lead(group, batch.invoices)
     step = lead.decision.step if isinstance(lead.decision, Act) else None
     contact = choose_contact(
-        str(step.send) if step else "preferred", batch.contacts.get(customer_id, [])
-    )
+        str(step.send) if step else "preferred", batch.contacts.get(customer_id, []),
+        batch.preference(customer_id).channels,
+    )  # fmt: skip
     invoices = sorted(
         {batch.invoices[s.row.invoice_id] for s in group if s.row.invoice_id in batch.invoices},
         key=lambda i: (i.due_date, i.number),

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sequences import send_windows, timing
 from sequences.calendar import Offset, apply_offset, parse_offset
-from sequences.definitions import ExitEvent, Sequence, Step
+from sequences.definitions import ExitEvent, SendChannel, Sequence, Step
 
 Position = tuple[int, int]  # (step index, repetition index)
 
@@ -189,14 +189,17 @@ def plan(
     dispute: DisputeFacts | None = None,
     preferred_hour: int | None = None,
 ) -> Decision:
-    """Decide what one due enrollment does at `now`."""
+    """Decide what one due enrollment does at `now`.
+
+    `preferred_hour` (the customer's most engaged local hour) times `send: preferred`
+    steps inside their window; other messages go at the window's usual time.
+    """
     reason = exit_reason(sequence, enrollment, customer, invoice, dispute)
     if reason is not None:
         return Exit(reason)
     window = window_of(sequence)
     if enrollment.notice:
-        send_at = timing.next_send_time(now, customer.timezone, customer.country, window,
-                                        preferred_hour)  # fmt: skip
+        send_at = timing.next_send_time(now, customer.timezone, customer.country, window)
         return Notice(enrollment.notice) if send_at <= now else Wait(send_at)
     order = positions(sequence)
     current = (enrollment.current_step, enrollment.repeat_count)
@@ -220,8 +223,8 @@ def plan(
     position = messages[-1] if messages else fallen_due[-1]
     step = sequence.steps[position[0]]
     if step.send is not None:
-        send_at = timing.next_send_time(now, customer.timezone, customer.country, window,
-                                        preferred_hour)  # fmt: skip
+        hour = preferred_hour if step.send == SendChannel.PREFERRED else None
+        send_at = timing.next_send_time(now, customer.timezone, customer.country, window, hour)
         if send_at > now:
             return Wait(send_at)
     following = rest[due + 1] if due + 1 < len(rest) else None
