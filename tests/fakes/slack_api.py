@@ -103,6 +103,8 @@ class FakeSlackApi:
             "views.open": self._view,
             "views.update": self._view,
             "views.push": self._view,
+            # A command's or an action's `response_url` (respond()): recorded, answered ok.
+            "response": lambda args: {"ok": True},
             "views.publish": self._view,
         }
 
