@@ -106,7 +106,11 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox_messages"
-    __table_args__ = (Index("ix_outbox_messages_ready", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_messages_ready", "state", "next_attempt_at"),
+        # A reply names the message it answers by its Message-ID: found without a scan.
+        Index(None, "provider_message_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
