@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.email import add_email
 from bot.links import add_links
 from bot.settings import Settings
 from sequences.channels import Channel
@@ -51,4 +52,5 @@ def build_adapters(settings: Settings, engine: AsyncEngine) -> Adapters:
     """Channels, routes and services for what `settings` configures."""
     adapters = Adapters()
     add_links(adapters, settings, engine)
+    add_email(adapters, settings, engine)
     return adapters

@@ -1,0 +1,264 @@
+"""The email channel: reminders over SMTP (aiosmtplib), one connection reused across a batch.
+
+`add_email` registers it when SMTP_HOST is set. For each message the channel writes its
+link tokens (open pixel, unsubscribe, one click link per URL shown) in one transaction,
+builds the MIME message (`bot.email_mime`) and sends it on the open connection, which
+is opened on first use, reopened once when the server dropped it, and closed by
+`aclose` or after `idle_timeout` seconds without a message.
+
+What the server says decides what dispatch does: 4xx, a refused or timed-out connection
+and a broken setup (login refused, no STARTTLS, bad certificate) are temporary, so the
+message waits for a retry; a refused recipient (5xx on RCPT) is a bounce that marks
+the contact dead; any other 5xx is a permanent failure of this one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import TYPE_CHECKING
+
+import aiosmtplib
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.email_mime import build_email, message_id, shown_urls, text_to_html
+from bot.settings import Settings, SmtpTls
+from sequences.channels import OutgoingMessage, PermanentFailure, SendResult, TemporaryFailure
+from sequences.engagement_links import MessageLinks, create_message_links, link_url
+from storage.models import Customer, LinkKind, TrackingLink, User
+
+if TYPE_CHECKING:
+    from bot.channels import Adapters
+
+log = logging.getLogger("arseq.email")
+
+DEFAULT_PORTS = {SmtpTls.NONE: 25, SmtpTls.STARTTLS: 587, SmtpTls.TLS: 465}
+
+
+def add_email(adapters: Adapters, settings: Settings, engine: AsyncEngine) -> None:
+    """Register the email channel when SMTP_HOST is set."""
+    if not settings.email_enabled:
+        return
+    channel = EmailChannel.from_settings(settings, engine)
+    adapters.channels[channel.name] = channel
+    adapters.closers.append(channel.aclose)
+
+
+class EmailChannel:
+    """Sends OutgoingMessages as email through one SMTP server (sequences.channels.Channel)."""
+
+    name = "email"
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        host: str,
+        sender: str,
+        public_url: str,
+        port: int | None = None,
+        tls: SmtpTls = SmtpTls.STARTTLS,
+        username: str | None = None,
+        password: str | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        timeout: float = 30.0,
+        idle_timeout: float = 60.0,
+    ) -> None:
+        self.engine = engine
+        self.host, self.port = host, port or DEFAULT_PORTS[tls]
+        self.tls, self.sender, self.public_url = tls, sender, public_url
+        self._login = (username, password or "") if username else None
+        self._tls_context = tls_context
+        self.timeout, self.idle_timeout = timeout, idle_timeout
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()
+        self._idle: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: AsyncEngine) -> EmailChannel:
+        """The channel for SMTP_* and ARSEQ_FROM_EMAIL (SMTP_HOST must be set)."""
+        assert settings.smtp_host and settings.from_email
+        return cls(
+            engine, host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls,
+            username=settings.smtp_username, password=settings.smtp_password,
+            sender=settings.from_email.strip(), public_url=settings.public_url,
+        )  # fmt: skip
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Store the message's links, build it, and hand it to the SMTP server."""
+        if not message.address:
+            raise PermanentFailure("the contact has no email address", contact_dead=False)
+        html_part = message.payload.get("html") or text_to_html(message.body)
+        async with self.engine.begin() as conn:
+            reply_to = await owner_email(conn, message.customer_id)
+            links = await message_links(
+                conn, message, shown_urls(message.body, html_part), self.public_url
+            )
+        mail = build_email(
+            message, sender=self.sender, reply_to=reply_to, html_part=html_part, links=links
+        )
+        await self._transmit(message.address, mail.as_bytes())
+        return SendResult(provider_message_id=message_id(message.idempotency_key, self.sender))
+
+    async def aclose(self) -> None:
+        """Say QUIT and close the connection, if one is open."""
+        self._disarm()
+        async with self._lock:
+            await self._quit()
+
+    async def _transmit(self, recipient: str, data: bytes) -> None:
+        async with self._lock:
+            self._disarm()
+            try:
+                await self._sendmail(recipient, data)
+            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as exc:
+                raise classify(exc, self.where) from exc  # the client reset the envelope
+            except aiosmtplib.SMTPException as exc:
+                self._forget()
+                raise classify(exc, self.where) from exc
+            finally:
+                self._arm()
+
+    async def _sendmail(self, recipient: str, data: bytes) -> None:
+        try:
+            await (await self._connection()).sendmail(self.sender, [recipient], data)
+        except aiosmtplib.SMTPServerDisconnected:
+            # The server closed the connection while it sat open: a new one, once.
+            self._forget()
+            await (await self._connection()).sendmail(self.sender, [recipient], data)
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        if self._smtp is not None and self._smtp.is_connected:
+            return self._smtp
+        self._forget()
+        smtp = aiosmtplib.SMTP(
+            hostname=self.host, port=self.port, timeout=self.timeout,
+            use_tls=self.tls == SmtpTls.TLS, start_tls=False, tls_context=self._tls_context,
+        )  # fmt: skip
+        try:
+            await smtp.connect()
+            await self._secure_and_login(smtp)
+            self._smtp = smtp
+        except ssl.SSLError as exc:
+            raise _setup_problem(f"TLS with {self.where} failed: {exc} (check SMTP_TLS)") from exc
+        finally:
+            if self._smtp is not smtp and smtp.is_connected:
+                smtp.close()
+        return smtp
+
+    async def _secure_and_login(self, smtp: aiosmtplib.SMTP) -> None:
+        """STARTTLS when asked (never silently in clear), then login: else a setup problem."""
+        if self.tls == SmtpTls.STARTTLS:
+            await smtp.ehlo()
+            if not smtp.supports_extension("starttls"):
+                raise _setup_problem(
+                    f"{self.where} does not offer STARTTLS (check SMTP_TLS: none, starttls, tls)"
+                )
+            await smtp.starttls()
+        if self._login is None:
+            return
+        try:
+            await smtp.login(*self._login)
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise _setup_problem(
+                f"SMTP login to {self.where} refused ({exc.code} {exc.message}): "
+                "check SMTP_USERNAME and SMTP_PASSWORD"
+            ) from exc
+        except aiosmtplib.SMTPException as exc:
+            if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPTimeoutError):
+                raise
+            raise _setup_problem(
+                f"SMTP login to {self.where} impossible: {exc} (check SMTP_USERNAME and SMTP_TLS)"
+            ) from exc
+
+    def _forget(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    async def _quit(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None or not smtp.is_connected:
+            return
+        try:
+            await smtp.quit()
+        except aiosmtplib.SMTPException:
+            smtp.close()  # it is going away anyway
+
+    def _arm(self) -> None:
+        if self._smtp is not None:
+            self._idle = asyncio.get_running_loop().call_later(self.idle_timeout, self._expire)
+
+    def _disarm(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _expire(self) -> None:
+        self._idle = None
+        self._closing = asyncio.get_running_loop().create_task(self.aclose())
+
+
+def _setup_problem(reason: str) -> TemporaryFailure:
+    # The message is fine, the configuration is not: it waits (with backoff) for the fix.
+    log.error("email: %s", reason)
+    return TemporaryFailure(reason)
+
+
+def classify(exc: aiosmtplib.SMTPException, where: str) -> TemporaryFailure | PermanentFailure:
+    """What an SMTP error means for the message: wait and retry, a bounce, or a failure."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refused = exc.recipients[0]
+        answer = f"{refused.code} {refused.message}"
+        if refused.code >= 500:
+            return PermanentFailure(f"bounced: {answer}", contact_dead=True)
+        return TemporaryFailure(f"recipient deferred: {answer}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        answer = f"{exc.code} {exc.message}"
+        if exc.code >= 500:
+            return PermanentFailure(f"refused by {where}: {answer}", contact_dead=False)
+        return TemporaryFailure(f"deferred by {where}: {answer}")
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError):
+        return TemporaryFailure(f"SMTP server {where} timed out: {exc}")
+    return TemporaryFailure(f"SMTP server {where} unreachable: {exc}")
+
+
+async def owner_email(conn: AsyncConnection, customer_id: int | None) -> str | None:
+    """The email of the customer's owner (the collector), for Reply-To; None when unknown."""
+    if customer_id is None:
+        return None
+    return await conn.scalar(
+        select(User.email)
+        .join(Customer, Customer.owner_slack_id == User.slack_user_id)
+        .where(Customer.id == customer_id, User.email.is_not(None))
+    )
+
+
+async def message_links(
+    conn: AsyncConnection, message: OutgoingMessage, urls: list[str], public_url: str
+) -> MessageLinks:
+    """The message's link tokens: those of an earlier attempt of this row, else new ones."""
+    t = TrackingLink.__table__
+    query = select(t.c.kind, t.c.token, t.c.url).where(t.c.outbox_id == message.outbox_id)
+    tokens = {(r.kind, r.url): r.token for r in (await conn.execute(query)).all()}
+    opened = tokens.get((LinkKind.OPEN, None))
+    unsubscribe = tokens.get((LinkKind.UNSUBSCRIBE, None))
+    if opened and unsubscribe and all((LinkKind.CLICK, u) in tokens for u in urls):
+        return MessageLinks(
+            open=link_url(public_url, LinkKind.OPEN, opened),
+            unsubscribe=link_url(public_url, LinkKind.UNSUBSCRIBE, unsubscribe),
+            clicks={
+                u: link_url(public_url, LinkKind.CLICK, tokens[LinkKind.CLICK, u]) for u in urls
+            },
+        )
+    return await create_message_links(
+        conn, public_url=public_url, outbox_id=message.outbox_id,
+        contact_id=message.contact_id, click_urls=urls, now=message.scheduled_for,
+    )  # fmt: skip
