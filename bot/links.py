@@ -41,12 +41,17 @@ PRIVATE = {**NO_CACHE, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noinde
 
 def add_links(adapters: Adapters, settings: Settings, engine: AsyncEngine) -> None:
     """Serve the links whatever channels are configured (messages already sent carry them)."""
-    if urlsplit(settings.public_url).scheme != "https":
-        log.warning(
-            "ARSEQ_PUBLIC_URL is %s: links in messages need the service's public https URL",
-            settings.public_url,
-        )
-    adapters.routes.append(add_link_routes)
+
+    def add(app: web.Application) -> None:
+        # Only `arseq run` serves them: say so there, not on every `arseq tick`.
+        if urlsplit(settings.public_url).scheme != "https":
+            log.warning(
+                "ARSEQ_PUBLIC_URL is %s: links in messages need the service's public https URL",
+                settings.public_url,
+            )
+        add_link_routes(app)
+
+    adapters.routes.append(add)
 
 
 def add_link_routes(app: web.Application) -> None:

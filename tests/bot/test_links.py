@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels import Adapters, build_adapters
 from bot.clock import Clock, engine_config
-from bot.links import PIXEL, add_link_routes, add_links
+from bot.links import PIXEL, add_links
 from bot.settings import load_settings
 from bot.web import build_app
 from sequences.channels import ConsoleChannel
@@ -81,9 +81,16 @@ async def _event_count(engine: AsyncEngine) -> int:
         return int(await conn.scalar(select(func.count()).select_from(Event.__table__)))
 
 
-def test_the_service_serves_the_links_whatever_is_configured() -> None:
-    adapters = build_adapters(load_settings(), None)  # type: ignore[arg-type]
-    assert add_link_routes in adapters.routes
+def test_the_service_serves_the_links_whatever_is_configured(caplog, monkeypatch) -> None:
+    monkeypatch.delenv("ARSEQ_PUBLIC_URL", raising=False)
+    settings = load_settings()
+    app = build_app(None, None)  # type: ignore[arg-type]
+    for add in build_adapters(settings, None).routes:  # type: ignore[arg-type]
+        add(app)
+    paths = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource}
+    assert {("GET", "/o/{token}"), ("GET", "/r/{token}"), ("GET", "/u/{token}"),
+            ("POST", "/u/{token}")} <= paths  # fmt: skip
+    assert "ARSEQ_PUBLIC_URL is http://localhost:8080" in caplog.text
 
 
 async def test_the_pixel_records_each_open(engine, client):
