@@ -18,6 +18,7 @@ MODULES: tuple[str, ...] = (
     "bench.tick_bench",
     "bench.apscheduler_bench",
     "bench.kpi_bench",
+    "bench.email_bench",
 )
 
 Op = Literal[">=", "<="]

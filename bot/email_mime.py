@@ -11,8 +11,12 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import format_datetime
 
 from sequences.channels import OutgoingMessage
@@ -22,6 +26,11 @@ _HREF = re.compile(r"""(\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTAL
 _TEXT_URL = re.compile(r"""https?://[^\s<>"']+""")
 _TRAILING = ".,;:!?)]}"
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+# The compat32 classes build a message about four times faster than EmailMessage (whose
+# headers are each parsed into objects); CRLF is what SMTP carries.
+_WIRE = compat32.clone(linesep="\r\n")
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
 _LAYOUT = (
     '<!DOCTYPE html>\n<html>\n<body style="font-family: Arial, Helvetica, sans-serif; '
     'font-size: 15px; line-height: 1.5; color: #222;">\n{paragraphs}\n</body>\n</html>\n'
@@ -108,22 +117,27 @@ def build_email(
     reply_to: str | None,
     html_part: str,
     links: MessageLinks,
-) -> EmailMessage:
+) -> Message:
     """The MIME message for one outbox row; `html_part` is untracked, `links` its tokens."""
     if not message.address:
         raise ValueError("an email needs the contact's address")
-    mail = EmailMessage(policy=SMTP)
-    mail["From"] = sender
-    mail["To"] = message.address
-    mail["Subject"] = message.subject or ""
-    mail["Date"] = format_datetime(message.scheduled_for)
-    mail["Message-ID"] = message_id(message.idempotency_key, sender)
-    if reply_to:
-        mail["Reply-To"] = reply_to
-    mail["List-Unsubscribe"] = f"<{links.unsubscribe}>"
-    mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    mail["Auto-Submitted"] = "auto-generated"
-    mail["X-ARSeq-Idempotency-Key"] = message.idempotency_key
-    mail.set_content(track_text(message.body, links.clicks))
-    mail.add_alternative(track_html(html_part, links), subtype="html")
+    mail = MIMEMultipart("alternative", policy=_WIRE)
+    subject = message.subject or ""
+    headers: list[tuple[str, str | Header]] = [
+        ("From", sender),
+        ("To", message.address),
+        ("Subject", subject if subject.isascii() else Header(subject, "utf-8")),
+        ("Date", format_datetime(message.scheduled_for)),
+        ("Message-ID", message_id(message.idempotency_key, sender)),
+        *([("Reply-To", reply_to)] if reply_to else []),
+        ("List-Unsubscribe", f"<{links.unsubscribe}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+        ("Auto-Submitted", "auto-generated"),
+        ("X-ARSeq-Idempotency-Key", message.idempotency_key),
+    ]
+    for name, value in headers:
+        mail[name] = value
+    text = track_text(message.body, links.clicks)
+    mail.attach(MIMEText(text, "plain", _UTF8_QP, policy=_WIRE))  # type: ignore[arg-type]
+    mail.attach(MIMEText(track_html(html_part, links), "html", _UTF8_QP, policy=_WIRE))  # type: ignore[arg-type]
     return mail
