@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     escalations_channel: str | None = _env("ARSEQ_ESCALATIONS_CHANNEL")
     digest_channel: str | None = _env("ARSEQ_DIGEST_CHANNEL")
     digest_time: time = Field(default=time(9, 0), validation_alias="ARSEQ_DIGEST_TIME")
+    forewarn_time: time = Field(default=time(15, 0), validation_alias="ARSEQ_FOREWARN_TIME")
     managers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="ARSEQ_MANAGERS"
     )
@@ -195,7 +196,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a Slack channel id like C0123ABCD, got {value!r}")
         return value
 
-    @field_validator("digest_time", mode="before")
+    @field_validator("digest_time", "forewarn_time", mode="before")
     @classmethod
     def _digest_time(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -13,6 +13,21 @@ from enum import StrEnum
 class Action(StrEnum):
     """Buttons and selects."""
 
+    # Forewarning DM and `/ar sequence show` (bot/slack/forewarning.py)
+    FOREWARN_HOLD = "forewarn_hold"
+    FOREWARN_SEND_NOW = "forewarn_send_now"
+    SKIP_STEP = "enrollment_skip_step"
+    # Sequence builder modal (bot/slack/builder.py)
+    BUILDER_ADD_STEP = "builder_add_step"
+    BUILDER_REMOVE_STEP = "builder_remove_step"
+    BUILDER_PREVIEW = "builder_preview"
+    BUILDER_EDIT = "builder_edit"
+    # App Home (bot/slack/home.py)
+    HOME_STATUS = "home_status"
+    HOME_PAUSE = "home_pause"
+
 
 class View(StrEnum):
     """Modals (their `callback_id`)."""
+
+    SEQUENCE_BUILDER = "sequence_builder"
