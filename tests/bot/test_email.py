@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import pytest
 from sqlalchemy import select, update
 
 from sequences.dispatch import dispatch_once
+from sequences.engine import EngineConfig, tick
 from storage.models import Contact, OutboxMessage, Task, TrackingLink
 from tests.bot.email_helpers import (
     NOW,
@@ -22,6 +23,7 @@ from tests.bot.email_helpers import (
     queue,
 )
 from tests.fakes.smtp_sink import SmtpSink
+from tests.sequences.engine_helpers import add_customer, add_invoice
 
 
 @pytest.fixture
@@ -267,3 +269,23 @@ async def test_a_server_that_is_down_is_retried(engine):
         )
         await email.aclose()
         assert report.sent == 1 and len(back.received) == 1
+
+
+async def test_a_library_reminder_from_a_tick_arrives_with_its_pay_link_tracked(engine, sink):
+    customer = await add_customer(engine, email="ap@customer.test")
+    await add_invoice(engine, customer, "INV-7", issued=date(2026, 1, 5), due=date(2026, 2, 4),
+                      amount="1234.50")  # fmt: skip
+    pay = "https://pay.example.test/{customer}/{invoice}?a={amount}"
+    instant = datetime(2026, 2, 5, 10, tzinfo=UTC)
+    await tick(engine, now=instant, config=EngineConfig(pay_url=pay))
+    email = channel_for(sink, engine)
+    report = await dispatch_once(engine, {"email": email}, now=instant, worker="w")
+    await email.aclose()
+    assert report.sent == 1
+    mail = sink.received[0].parsed()
+    html = mail.get_body(("html",)).get_content()
+    assert "INV-7" in html and "pay.example.test" not in html and f"{PUBLIC}/r/" in html
+    assert parsedate_to_datetime(mail["Date"]) == instant
+    async with engine.connect() as conn:
+        urls = await conn.execute(select(TrackingLink.url).where(TrackingLink.kind == "click"))
+        assert urls.scalars().all() == ["https://pay.example.test/C1/INV-7?a=1234.50"]
