@@ -43,7 +43,10 @@ class SlackContext:
 
 def registrars() -> list[Registrar]:
     """The feature modules' `register` functions, in registration order."""
-    return []
+    # Imported here: the feature modules import SlackContext from this module.
+    from bot.slack import forewarning
+
+    return [forewarning.register]
 
 
 def build_slack_app(

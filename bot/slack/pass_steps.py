@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.clock import PassStep
 from bot.commands.digest import DigestClock
 from bot.settings import Settings
+from bot.slack.forewarning import Forewarner
 from bot.slack.team_posts import TeamPoster
 
 
@@ -15,4 +16,6 @@ def slack_steps(settings: Settings) -> list[PassStep]:
         steps.append(poster.step)
     if (digest := DigestClock.from_settings(settings)) is not None:
         steps.append(digest.step)
+    if (forewarner := Forewarner.from_settings(settings)) is not None:
+        steps.append(forewarner.step)
     return steps

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import ClientSession, web
+from pydantic import AliasChoices
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -49,7 +50,8 @@ class Reply:
 
 
 def harness_settings(fake: FakeSlackApi, **overrides: Any) -> Settings:
-    """Settings for Slack over HTTP against the fake, with one manager and one collector."""
+    """Settings for Slack over HTTP against the fake, with one manager and one collector
+    (`overrides` by field name: `collectors=[...]`)."""
     values: dict[str, Any] = {
         "slack_bot_token": BOT_TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
@@ -60,7 +62,16 @@ def harness_settings(fake: FakeSlackApi, **overrides: Any) -> Settings:
         "escalations_channel": "C0ESCAL01",
         "digest_channel": "C0DIGEST1",
     }
-    return load_settings(**(values | overrides))
+    # Settings are read by their variable names (ARSEQ_MANAGERS): a field name such as
+    # `managers` would be ignored without a word, so each is given by its alias.
+    return load_settings(**{_alias(k): v for k, v in (values | overrides).items()})
+
+
+def _alias(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(alias or field)
 
 
 class SlackHarness:
