@@ -18,6 +18,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.email import add_email
+from bot.email_replies import add_replies
 from bot.links import add_links
 from bot.settings import Settings
 from sequences.channels import Channel
@@ -53,4 +54,5 @@ def build_adapters(settings: Settings, engine: AsyncEngine) -> Adapters:
     adapters = Adapters()
     add_links(adapters, settings, engine)
     add_email(adapters, settings, engine)
+    add_replies(adapters, settings, engine)
     return adapters

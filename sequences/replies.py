@@ -4,7 +4,8 @@
 it, which of our messages it answers, its subject, the first lines the customer wrote
 (`sequences.reply_text`), and whether it was written by a machine (out of office, a
 bounce). `record_reply` turns it into facts in the caller's transaction: a `replied`
-event and a task for the owner, or an `auto_replied` / `reply_unmatched` event that
+event, a task for the owner, and the customer's enrollments due at once (the next tick
+ends those that exit on a reply); or an `auto_replied` / `reply_unmatched` event that
 changes nothing else.
 """
 
@@ -20,16 +21,25 @@ from email.parser import BytesParser
 from email.utils import getaddresses
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sequences.ledger import add_task, record_event
 from sequences.preferences import REPLIED
 from sequences.reply_text import first_lines
-from storage.models import Contact, ContactChannel, Customer, Event, OutboxMessage
+from storage.models import (
+    Contact,
+    ContactChannel,
+    Customer,
+    Enrollment,
+    EnrollmentState,
+    Event,
+    OutboxMessage,
+)
 
 AUTO_REPLIED = "auto_replied"
 REPLY_UNMATCHED = "reply_unmatched"
+REPLY_UNREADABLE = "reply_unreadable"
 REPLY_KINDS = (REPLIED, AUTO_REPLIED, REPLY_UNMATCHED)
 TASK_KIND = "reply"
 SUBJECT_CHARS = 200
@@ -172,6 +182,7 @@ async def record_reply(
         conn, kind=REPLIED, now=now, actor=parsed.sender, customer_id=customer_id,
         invoice_id=invoice_id, outbox_id=outbox_id, **data,
     )  # fmt: skip
+    await _wake_enrollments(conn, customer_id, now=now)
     name = await conn.scalar(select(Customer.name).where(Customer.id == customer_id))
     await add_task(
         conn, kind=TASK_KIND, customer_id=customer_id, invoice_id=invoice_id, now=now,
@@ -179,6 +190,27 @@ async def record_reply(
         body=f"From {parsed.sender}:\n{parsed.excerpt}" if parsed.excerpt else None,
     )  # fmt: skip
     return ReplyOutcome("replied", customer_id, outbox_id, matched_by)
+
+
+async def record_unreadable(
+    conn: AsyncConnection, *, reason: str, mailbox: str, uid: str, now: datetime
+) -> None:
+    """Note a message of the mailbox that is not an email at all (kept there for a person)."""
+    await record_event(
+        conn, kind=REPLY_UNREADABLE, now=now, actor=None, reason=reason, mailbox=mailbox, uid=uid
+    )
+
+
+async def _wake_enrollments(conn: AsyncConnection, customer_id: int, *, now: datetime) -> None:
+    """Make the customer's running enrollments due now: the next tick ends those that exit
+    on a reply (the planner only waits again for the others)."""
+    e = Enrollment.__table__
+    await conn.execute(
+        update(e)
+        .where(e.c.customer_id == customer_id, e.c.state == EnrollmentState.ACTIVE)
+        .where(e.c.next_action_at > now)
+        .values(next_action_at=now)
+    )
 
 
 async def _seen(conn: AsyncConnection, key: str) -> bool:

@@ -1,7 +1,17 @@
 """Raw messages as they land in an AR mailbox: replies from Outlook and Gmail, auto-replies,
-a bounce. Written the way those clients write them (headers, parts, quoting)."""
+a bounce, written the way those clients write them (headers, parts, quoting); and the
+ledger they answer (`sent_reminder`)."""
 
 from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.models import OutboxMessage
+from tests.sequences.engine_helpers import add_customer, add_invoice, utc
 
 OUR_ID = "<arseq.0123456789abcdef0123456789abcdef@ar.example.test>"
 OLDER_ID = "<arseq.fedcba9876543210fedcba9876543210@ar.example.test>"
@@ -193,3 +203,23 @@ Message-ID: {message_id}
 
 {body}
 """)
+
+
+async def sent_reminder(engine: AsyncEngine) -> dict[str, Any]:
+    """A customer with a contact and an invoice, and the reminder we sent it."""
+    customer = await add_customer(engine, "C1", email="ann.payable@customer.example")
+    invoice = await add_invoice(
+        engine, customer, "INV-1", issued=date(2026, 1, 5), due=date(2026, 2, 4)
+    )
+    other = await add_customer(engine, "C2", email="bob.finance@gmail.example")
+    async with engine.begin() as conn:
+        outbox = await conn.scalar(
+            insert(OutboxMessage.__table__).returning(OutboxMessage.id).values(
+                idempotency_key="k1", channel="email", kind="customer_message",
+                customer_id=customer, invoice_ids=[invoice], subject="Invoice INV-1 is overdue",
+                body="...", payload={}, scheduled_for=utc(2026, 2, 9, 10), state="sent",
+                next_attempt_at=utc(2026, 2, 9, 10), sent_at=utc(2026, 2, 9, 10),
+                provider_message_id=OUR_ID, created_at=utc(2026, 2, 9, 10),
+            )
+        )  # fmt: skip
+    return {"customer": customer, "invoice": invoice, "outbox": outbox, "other": other}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sequences.replies import (
@@ -17,12 +16,10 @@ from sequences.replies import (
     record_reply,
 )
 from sequences.reply_text import MAX_CHARS, MAX_LINES, excerpt
-from storage.models import Customer, Event, OutboxMessage
+from storage.models import Customer, Event
 from tests.sequences import reply_samples as samples
 from tests.sequences.engine_helpers import (
     add_contact,
-    add_customer,
-    add_invoice,
     tasks,
     utc,
 )
@@ -160,26 +157,6 @@ def test_bytes_that_are_not_a_message_are_refused_clearly(raw, message):
 # record_reply
 
 
-async def _ledger(engine: AsyncEngine) -> dict[str, Any]:
-    """A customer with a contact and an invoice, and the reminder we sent it."""
-    customer = await add_customer(engine, "C1", email="ann.payable@customer.example")
-    invoice = await add_invoice(
-        engine, customer, "INV-1", issued=date(2026, 1, 5), due=date(2026, 2, 4)
-    )
-    other = await add_customer(engine, "C2", email="bob.finance@gmail.example")
-    async with engine.begin() as conn:
-        outbox = await conn.scalar(
-            insert(OutboxMessage.__table__).returning(OutboxMessage.id).values(
-                idempotency_key="k1", channel="email", kind="customer_message",
-                customer_id=customer, invoice_ids=[invoice], subject="Invoice INV-1 is overdue",
-                body="...", payload={}, scheduled_for=utc(2026, 2, 9, 10), state="sent",
-                next_attempt_at=utc(2026, 2, 9, 10), sent_at=utc(2026, 2, 9, 10),
-                provider_message_id=samples.OUR_ID, created_at=utc(2026, 2, 9, 10),
-            )
-        )  # fmt: skip
-    return {"customer": customer, "invoice": invoice, "outbox": outbox, "other": other}
-
-
 async def _record(engine: AsyncEngine, raw: bytes):
     async with engine.begin() as conn:
         return await record_reply(conn, parse_reply(raw), now=NOW)
@@ -192,7 +169,7 @@ async def _events(engine: AsyncEngine) -> list[Any]:
 
 
 async def test_a_reply_matched_by_in_reply_to_is_recorded_with_a_task(engine):
-    ledger = await _ledger(engine)
+    ledger = await samples.sent_reminder(engine)
     outcome = await _record(engine, samples.outlook_reply())
     assert (outcome.status, outcome.customer_id, outcome.outbox_id, outcome.matched_by) == (
         "replied", ledger["customer"], ledger["outbox"], "in-reply-to",
@@ -214,14 +191,14 @@ async def test_a_reply_matched_by_in_reply_to_is_recorded_with_a_task(engine):
 
 
 async def test_a_reply_matched_by_references_beats_its_sender(engine):
-    ledger = await _ledger(engine)
+    ledger = await samples.sent_reminder(engine)
     # Bob's address belongs to C2, but the thread he answers is C1's reminder.
     outcome = await _record(engine, samples.gmail_reply())
     assert (outcome.customer_id, outcome.matched_by) == (ledger["customer"], "references")
 
 
 async def test_a_reply_to_an_unknown_thread_is_matched_by_the_sender_contact(engine):
-    ledger = await _ledger(engine)
+    ledger = await samples.sent_reminder(engine)
     await add_contact(engine, ledger["other"], "email", "Bob.Finance@Gmail.example")
     outcome = await _record(engine, samples.gmail_reply(references="<elsewhere@x.example>"))
     assert (outcome.status, outcome.customer_id, outcome.outbox_id, outcome.matched_by) == (
@@ -232,7 +209,7 @@ async def test_a_reply_to_an_unknown_thread_is_matched_by_the_sender_contact(eng
 
 
 async def test_a_sender_known_only_as_the_customers_email_is_matched(engine):
-    ledger = await _ledger(engine)
+    ledger = await samples.sent_reminder(engine)
     async with engine.begin() as conn:
         await conn.execute(
             Customer.__table__.update()
@@ -246,7 +223,7 @@ async def test_a_sender_known_only_as_the_customers_email_is_matched(engine):
 
 
 async def test_an_unmatched_message_is_recorded_and_changes_nothing_else(engine):
-    await _ledger(engine)
+    await samples.sent_reminder(engine)
     outcome = await _record(engine, samples.html_only_reply("stranger@elsewhere.example"))
     assert outcome.status == "unmatched"
     [event] = await _events(engine)
@@ -257,7 +234,7 @@ async def test_an_unmatched_message_is_recorded_and_changes_nothing_else(engine)
 
 
 async def test_an_address_shared_by_two_customers_names_neither(engine):
-    ledger = await _ledger(engine)
+    ledger = await samples.sent_reminder(engine)
     await add_contact(engine, ledger["other"], "email", "ann.payable@customer.example")
     outcome = await _record(engine, samples.outlook_reply(in_reply_to="<elsewhere@x.example>"))
     assert outcome.status == "unmatched"
@@ -265,7 +242,7 @@ async def test_an_address_shared_by_two_customers_names_neither(engine):
 
 
 async def test_the_same_message_twice_is_recorded_once(engine):
-    await _ledger(engine)
+    await samples.sent_reminder(engine)
     assert (await _record(engine, samples.outlook_reply())).status == "replied"
     assert (await _record(engine, samples.outlook_reply())).status == "duplicate"
     assert (await _record(engine, samples.exchange_out_of_office())).status == "auto_replied"
@@ -275,7 +252,7 @@ async def test_the_same_message_twice_is_recorded_once(engine):
 
 
 async def test_an_auto_reply_is_recorded_but_is_not_an_answer(engine):
-    ledger = await _ledger(engine)
+    ledger = await samples.sent_reminder(engine)
     for raw in (samples.exchange_out_of_office(), samples.bounce()):
         outcome = await _record(engine, raw)
         assert outcome.status == "auto_replied"
@@ -289,7 +266,7 @@ async def test_an_auto_reply_is_recorded_but_is_not_an_answer(engine):
 
 
 async def test_an_unmatched_auto_reply_keeps_its_reason(engine):
-    await _ledger(engine)
+    await samples.sent_reminder(engine)
     outcome = await _record(engine, samples.german_out_of_office_without_headers())
     assert outcome.status == "unmatched"
     [event] = await _events(engine)
