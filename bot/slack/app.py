@@ -44,9 +44,9 @@ class SlackContext:
 def registrars() -> list[Registrar]:
     """The feature modules' `register` functions, in registration order."""
     # Imported here: the feature modules import SlackContext from this module.
-    from bot.slack import forewarning
+    from bot.slack import builder, forewarning
 
-    return [forewarning.register]
+    return [forewarning.register, builder.register]
 
 
 def build_slack_app(
