@@ -1,7 +1,8 @@
 """The email channel: reminders over SMTP (aiosmtplib), one connection reused across a batch.
 
-`add_email` registers it when SMTP_HOST is set. For each message the channel writes its
-link tokens (open pixel, unsubscribe, one click link per URL shown) in one transaction,
+`add_email` registers it when SMTP_HOST is set. For each dispatch batch the channel
+writes the link tokens of every message (open pixel, unsubscribe, one click link per URL
+shown) and finds their Reply-To in one transaction (`prepare`); then for each message it
 builds the MIME message (`bot.email_mime`) and sends it on the open connection, which
 is opened on first use, reopened once when the server dropped it, and closed by
 `aclose` or after `idle_timeout` seconds without a message.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiosmtplib
@@ -26,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.email_mime import build_email, message_id, shown_urls, text_to_html
 from bot.settings import Settings, SmtpTls
 from sequences.channels import OutgoingMessage, PermanentFailure, SendResult, TemporaryFailure
-from sequences.engagement_links import MessageLinks, create_message_links, link_url
-from storage.models import Customer, LinkKind, TrackingLink, User
+from sequences.engagement_links import LinkRequest, MessageLinks, links_for_messages
+from storage.models import Customer, User
 
 if TYPE_CHECKING:
     from bot.channels import Adapters
@@ -44,6 +46,13 @@ def add_email(adapters: Adapters, settings: Settings, engine: AsyncEngine) -> No
     channel = EmailChannel.from_settings(settings, engine)
     adapters.channels[channel.name] = channel
     adapters.closers.append(channel.aclose)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    reply_to: str | None
+    links: MessageLinks
+    html: str
 
 
 class EmailChannel:
@@ -76,6 +85,7 @@ class EmailChannel:
         self._lock = asyncio.Lock()
         self._idle: asyncio.TimerHandle | None = None
         self._closing: asyncio.Task[None] | None = None
+        self._prepared: dict[int, _Prepared] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: AsyncEngine) -> EmailChannel:
@@ -91,19 +101,35 @@ class EmailChannel:
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 
+    async def prepare(self, messages: list[OutgoingMessage]) -> None:
+        """Store the link tokens and find the Reply-To of a batch, in one transaction."""
+        html = {m.outbox_id: m.payload.get("html") or text_to_html(m.body) for m in messages}
+        requests = [
+            LinkRequest(m.outbox_id, m.contact_id, tuple(shown_urls(m.body, html[m.outbox_id])))
+            for m in messages
+        ]
+        # The channel is not told the dispatch instant; the engine's instant dates the tokens.
+        now = max(m.scheduled_for for m in messages)
+        async with self.engine.begin() as conn:
+            owners = await owner_emails(conn, {m.customer_id for m in messages})
+            links = await links_for_messages(conn, requests, public_url=self.public_url, now=now)
+        for message, found in zip(messages, links, strict=True):
+            self._prepared[message.outbox_id] = _Prepared(
+                owners.get(message.customer_id), found, html[message.outbox_id]
+            )
+
     async def send(self, message: OutgoingMessage) -> SendResult:
-        """Store the message's links, build it, and hand it to the SMTP server."""
+        """Build the message (links from `prepare`, done here if it was not) and send it."""
+        ready = self._prepared.pop(message.outbox_id, None)
         if not message.address:
             raise PermanentFailure("the contact has no email address", contact_dead=False)
-        html_part = message.payload.get("html") or text_to_html(message.body)
-        async with self.engine.begin() as conn:
-            reply_to = await owner_email(conn, message.customer_id)
-            links = await message_links(
-                conn, message, shown_urls(message.body, html_part), self.public_url
-            )
+        if ready is None:
+            await self.prepare([message])
+            ready = self._prepared.pop(message.outbox_id)
         mail = build_email(
-            message, sender=self.sender, reply_to=reply_to, html_part=html_part, links=links
-        )
+            message, sender=self.sender, reply_to=ready.reply_to, html_part=ready.html,
+            links=ready.links,
+        )  # fmt: skip
         await self._transmit(message.address, mail.as_bytes())
         return SendResult(provider_message_id=message_id(message.idempotency_key, self.sender))
 
@@ -230,35 +256,14 @@ def classify(exc: aiosmtplib.SMTPException, where: str) -> TemporaryFailure | Pe
     return TemporaryFailure(f"SMTP server {where} unreachable: {exc}")
 
 
-async def owner_email(conn: AsyncConnection, customer_id: int | None) -> str | None:
-    """The email of the customer's owner (the collector), for Reply-To; None when unknown."""
-    if customer_id is None:
-        return None
-    return await conn.scalar(
-        select(User.email)
-        .join(Customer, Customer.owner_slack_id == User.slack_user_id)
-        .where(Customer.id == customer_id, User.email.is_not(None))
+async def owner_emails(conn: AsyncConnection, customer_ids: set[int | None]) -> dict[int, str]:
+    """The email of each customer's owner (the collector), for Reply-To, where known."""
+    ids = [cid for cid in customer_ids if cid is not None]
+    if not ids:
+        return {}
+    found = await conn.execute(
+        select(Customer.id, User.email)
+        .join(User, Customer.owner_slack_id == User.slack_user_id)
+        .where(Customer.id.in_(ids), User.email.is_not(None))
     )
-
-
-async def message_links(
-    conn: AsyncConnection, message: OutgoingMessage, urls: list[str], public_url: str
-) -> MessageLinks:
-    """The message's link tokens: those of an earlier attempt of this row, else new ones."""
-    t = TrackingLink.__table__
-    query = select(t.c.kind, t.c.token, t.c.url).where(t.c.outbox_id == message.outbox_id)
-    tokens = {(r.kind, r.url): r.token for r in (await conn.execute(query)).all()}
-    opened = tokens.get((LinkKind.OPEN, None))
-    unsubscribe = tokens.get((LinkKind.UNSUBSCRIBE, None))
-    if opened and unsubscribe and all((LinkKind.CLICK, u) in tokens for u in urls):
-        return MessageLinks(
-            open=link_url(public_url, LinkKind.OPEN, opened),
-            unsubscribe=link_url(public_url, LinkKind.UNSUBSCRIBE, unsubscribe),
-            clicks={
-                u: link_url(public_url, LinkKind.CLICK, tokens[LinkKind.CLICK, u]) for u in urls
-            },
-        )
-    return await create_message_links(
-        conn, public_url=public_url, outbox_id=message.outbox_id,
-        contact_id=message.contact_id, click_urls=urls, now=message.scheduled_for,
-    )  # fmt: skip
+    return {row.id: row.email for row in found}

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Row
@@ -26,18 +25,13 @@ from sequences.channels import (
     SendResult,
     TemporaryFailure,
 )
+from sequences.dispatch_checks import CUSTOMER_MESSAGE, recheck
 from sequences.ledger import add_task
-from storage.models import (
-    Contact,
-    ContactChannel,
-    Event,
-    OutboxMessage,
-    OutboxState,
-    Sequence,
-)
-from storage.queries import claim_outbox, touch_block_reason
+from sequences.outbox_records import Outcome, add_events, event_row, record_outcomes
+from storage.models import Contact, ContactChannel, OutboxMessage, OutboxState
+from storage.queries import claim_outbox
 
-CUSTOMER_MESSAGE = "customer_message"
+__all__ = ["CUSTOMER_MESSAGE", "DispatchPolicy", "DispatchReport", "dispatch_once"]
 # The other channel to try when one is dead for a customer.
 FALLBACK = {"email": "telegram", "telegram": "email"}
 # The owner's task when a channel says the address itself is dead: (kind, title).
@@ -100,90 +94,88 @@ async def dispatch_once(
     worker: str,
     policy: DispatchPolicy | None = None,
 ) -> DispatchReport:
-    """Claim one batch of due rows and settle each: sent, skipped, retried or failed."""
+    """Claim one batch of due rows and settle each: sent, skipped, retried or failed.
+
+    The batch is re-checked together, each channel may prepare its part of it at once
+    (`prepare`, e.g. the link tokens of every email), then the rows are sent one by one;
+    what was sent is recorded together at the end of the batch, even when a send raised
+    something unexpected. A process that dies mid-batch leaves its sent rows claimed: they
+    are sent once more after the lease (the guarantee in docs/operations.md).
+    """
     policy = policy or DispatchPolicy()
     report = DispatchReport()
     async with engine.begin() as conn:
         rows = await claim_outbox(
             conn, now=now, worker=worker, limit=policy.batch, lease=policy.lease
         )
-    for row in rows:
-        await _settle(engine, channels, row, now=now, policy=policy, report=report)
+    if not rows:
+        return report
+    async with engine.connect() as conn:
+        verdicts = await recheck(conn, rows, now=now, promise_grace=policy.promise_grace)
+    skipped = [r for r in rows if verdicts[r.id].reason is not None]
+    if skipped:
+        async with engine.begin() as conn:
+            await record_outcomes(
+                conn, [_skip(r, verdicts[r.id].reason or "") for r in skipped], now
+            )
+        for row in skipped:
+            reason = verdicts[row.id].reason or ""
+            report.skipped[reason] = report.skipped.get(reason, 0) + 1
+    ready = [(r, _outgoing(r, verdicts[r.id].address)) for r in rows if r not in skipped]
+    await _prepare(channels, [message for _, message in ready])
+    sent: list[Outcome] = []
+    try:
+        for row, message in ready:
+            result = await _send(engine, channels, row, message, now=now, policy=policy,
+                                 report=report)  # fmt: skip
+            if result is not None:
+                sent.append(_sent(row, now, result))
+    finally:
+        if sent:
+            async with engine.begin() as conn:
+                await record_outcomes(conn, sent, now)
+            report.sent += len(sent)
     return report
 
 
-async def _settle(
+async def _prepare(channels: Mapping[str, Channel], messages: list[OutgoingMessage]) -> None:
+    """Let each channel do its batch-wide work for the messages it is about to send."""
+    by_channel: dict[str, list[OutgoingMessage]] = {}
+    for message in messages:
+        by_channel.setdefault(message.channel, []).append(message)
+    for name, part in by_channel.items():
+        prepare = getattr(channels.get(name), "prepare", None)
+        if prepare is not None:
+            await prepare(part)
+
+
+async def _send(
     engine: AsyncEngine,
     channels: Mapping[str, Channel],
     row: Row,
+    message: OutgoingMessage,
     *,
     now: datetime,
     policy: DispatchPolicy,
     report: DispatchReport,
-) -> None:
-    async with engine.connect() as conn:
-        reason, address = await _recheck(conn, row, now=now, policy=policy)
-    if reason is not None:
-        async with engine.begin() as conn:
-            await _finish(conn, row, OutboxState.SKIPPED, now=now, skip_reason=reason)
-            await _event(conn, row, "message_skipped", now, reason=reason)
-        report.skipped[reason] = report.skipped.get(reason, 0) + 1
-        return
+) -> SendResult | None:
+    """Send one message; a failure is recorded at once (retry, or fail and fall back)."""
     channel = channels.get(row.channel)
     try:
         if channel is None:
             raise PermanentFailure(f"channel {row.channel} is not configured", contact_dead=False)
-        result = await channel.send(_outgoing(row, address))
+        return await channel.send(message)
     except TemporaryFailure as exc:
         if row.attempts < policy.max_attempts:
+            wait = policy.backoff(row.attempts, exc.retry_after)
             async with engine.begin() as conn:
-                await _retry_later(
-                    conn, row, now, policy.backoff(row.attempts, exc.retry_after), exc
-                )
+                await record_outcomes(conn, [_retry(row, now, wait, exc)], now)
             report.retried += 1
-            return
+            return None
         await _fail(engine, row, now, PermanentFailure(str(exc), contact_dead=False), report)
-        return
     except PermanentFailure as exc:
         await _fail(engine, row, now, exc, report)
-        return
-    async with engine.begin() as conn:
-        await _sent(conn, row, now, result)
-    report.sent += 1
-
-
-async def _recheck(
-    conn: AsyncConnection, row: Row, *, now: datetime, policy: DispatchPolicy
-) -> tuple[str | None, str | None]:
-    """(why not to send, the address to send to)."""
-    if row.kind != CUSTOMER_MESSAGE:
-        return None, row.payload.get("address")
-    contact = None
-    if row.contact_id is not None:
-        contact = (
-            await conn.execute(select(Contact.__table__).where(Contact.id == row.contact_id))
-        ).first()
-        if contact is not None and contact.opted_out_at is not None:
-            return "opted_out", None
-    sequence_name, kind = None, None
-    if row.sequence_id is not None:
-        found = (
-            await conn.execute(
-                select(Sequence.name, Sequence.kind).where(Sequence.id == row.sequence_id)
-            )
-        ).first()
-        if found is not None:
-            sequence_name, kind = found
-    reason = await touch_block_reason(
-        conn,
-        customer_id=row.customer_id,
-        invoice_ids=list(row.invoice_ids or []),
-        sequence_name=sequence_name,
-        now=now,
-        promise_grace=policy.promise_grace,
-        about_dispute=kind == "disputes",
-    )
-    return reason, contact.address if contact is not None else row.payload.get("address")
+    return None
 
 
 def _outgoing(row: Row, address: str | None) -> OutgoingMessage:
@@ -203,49 +195,25 @@ def _outgoing(row: Row, address: str | None) -> OutgoingMessage:
     )
 
 
-async def _finish(
-    conn: AsyncConnection, row: Row, state: OutboxState, *, now: datetime, **values: Any
-) -> None:
-    o = OutboxMessage.__table__
-    # Only the claimant may settle the row: a worker whose lease ran out and whose row
-    # was claimed again by another must not overwrite that worker's outcome.
-    await conn.execute(
-        update(o)
-        .where(o.c.id == row.id, o.c.claimed_by == row.claimed_by, o.c.attempts == row.attempts)
-        .values(state=state, lease_until=None, **values)
-    )
+def _skip(row: Row, reason: str) -> Outcome:
+    return Outcome(row, OutboxState.SKIPPED, "message_skipped", {"skip_reason": reason}, reason)
 
 
-async def _event(conn: AsyncConnection, row: Row, kind: str, now: datetime, **data: Any) -> None:
-    await conn.execute(
-        insert(Event.__table__).values(
-            at=now,
-            kind=kind,
-            actor=row.claimed_by,
-            customer_id=row.customer_id,
-            enrollment_id=row.enrollment_id,
-            outbox_id=row.id,
-            reason=data.pop("reason", None),
-            data={"channel": row.channel, "attempt": row.attempts, **data},
-        )
-    )
-
-
-async def _sent(conn: AsyncConnection, row: Row, now: datetime, result: SendResult) -> None:
-    await _finish(
-        conn, row, OutboxState.SENT, now=now, sent_at=now,
-        provider_message_id=result.provider_message_id, last_error=None,
+def _sent(row: Row, now: datetime, result: SendResult) -> Outcome:
+    pid = result.provider_message_id
+    return Outcome(
+        row, OutboxState.SENT, "message_sent",
+        {"sent_at": now, "provider_message_id": pid, "last_error": None},
+        data={"provider_message_id": pid},
     )  # fmt: skip
-    await _event(conn, row, "message_sent", now, provider_message_id=result.provider_message_id)
 
 
-async def _retry_later(
-    conn: AsyncConnection, row: Row, now: datetime, wait: timedelta, exc: Exception
-) -> None:
-    await _finish(
-        conn, row, OutboxState.PENDING, now=now, next_attempt_at=now + wait, last_error=str(exc)
-    )
-    await _event(conn, row, "message_retry", now, reason=str(exc), wait_s=wait.total_seconds())
+def _retry(row: Row, now: datetime, wait: timedelta, exc: Exception) -> Outcome:
+    return Outcome(
+        row, OutboxState.PENDING, "message_retry",
+        {"next_attempt_at": now + wait, "last_error": str(exc)}, str(exc),
+        {"wait_s": wait.total_seconds()},
+    )  # fmt: skip
 
 
 async def _fail(
@@ -253,8 +221,9 @@ async def _fail(
 ) -> None:
     """Record the failure, mark a dead contact, then fall back: next channel, else a task."""
     async with engine.begin() as conn:
-        await _finish(conn, row, OutboxState.FAILED, now=now, last_error=str(exc))
-        await _event(conn, row, "message_failed", now, reason=str(exc))
+        failed = Outcome(row, OutboxState.FAILED, "message_failed", {"last_error": str(exc)},
+                         str(exc))  # fmt: skip
+        await record_outcomes(conn, [failed], now)
         report.failed += 1
         if row.kind != CUSTOMER_MESSAGE:
             return
@@ -319,7 +288,7 @@ async def _fallback_message(conn: AsyncConnection, row: Row, now: datetime) -> b
             next_attempt_at=now, created_at=now,
         )
     )  # fmt: skip
-    await _event(conn, row, "message_fallback", now, to_channel=other)
+    await add_events(conn, [event_row(row, "message_fallback", now, to_channel=other)])
     return True
 
 

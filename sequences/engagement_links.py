@@ -12,8 +12,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import LinkKind, TrackingLink
@@ -49,6 +50,15 @@ class MessageLinks:
     clicks: dict[str, str] = field(default_factory=dict)  # target URL -> tracked URL
 
 
+@dataclass(frozen=True)
+class LinkRequest:
+    """The links one message needs: its outbox row, its contact, the URLs it shows."""
+
+    outbox_id: int | None
+    contact_id: int | None
+    click_urls: tuple[str, ...] = ()
+
+
 async def create_message_links(
     conn: AsyncConnection,
     *,
@@ -59,21 +69,53 @@ async def create_message_links(
     now: datetime,
 ) -> MessageLinks:
     """Store the tokens of one message (open, unsubscribe, one per URL) and return its links."""
-    rows = [
-        {"kind": LinkKind.OPEN, "url": None},
-        {"kind": LinkKind.UNSUBSCRIBE, "url": None},
-        *({"kind": LinkKind.CLICK, "url": url} for url in dict.fromkeys(click_urls)),
+    request = LinkRequest(outbox_id, contact_id, tuple(click_urls))
+    return (await links_for_messages(conn, [request], public_url=public_url, now=now))[0]
+
+
+async def links_for_messages(
+    conn: AsyncConnection, requests: list[LinkRequest], *, public_url: str, now: datetime
+) -> list[MessageLinks]:
+    """The links of each message, in order: the tokens an earlier attempt of the same outbox
+    row stored when they cover what it shows now, else new ones; one read, one write."""
+    t = TrackingLink.__table__
+    ids = [r.outbox_id for r in requests if r.outbox_id is not None]
+    stored: dict[int, dict[tuple[LinkKind, str | None], str]] = {}
+    if ids:
+        found = await conn.execute(
+            select(t.c.outbox_id, t.c.kind, t.c.token, t.c.url).where(t.c.outbox_id.in_(ids))
+        )
+        for row in found:
+            stored.setdefault(row.outbox_id, {})[(row.kind, row.url)] = row.token
+    new_rows: list[dict[str, Any]] = []
+    tokens: list[dict[tuple[LinkKind, str | None], str]] = []
+    for request in requests:
+        wanted = [(LinkKind.OPEN, None), (LinkKind.UNSUBSCRIBE, None)] + [
+            (LinkKind.CLICK, url) for url in dict.fromkeys(request.click_urls)
+        ]
+        earlier = stored.get(request.outbox_id, {}) if request.outbox_id is not None else {}
+        if all(key in earlier for key in wanted):
+            tokens.append(earlier)
+            continue
+        fresh = {key: new_token() for key in wanted}
+        new_rows += [
+            {"token": token, "kind": kind, "url": url, "outbox_id": request.outbox_id,
+             "contact_id": request.contact_id, "created_at": now}
+            for (kind, url), token in fresh.items()
+        ]  # fmt: skip
+        tokens.append(fresh)
+    if new_rows:
+        await conn.execute(insert(t), new_rows)
+    return [
+        MessageLinks(
+            open=link_url(public_url, LinkKind.OPEN, found[LinkKind.OPEN, None]),
+            unsubscribe=link_url(
+                public_url, LinkKind.UNSUBSCRIBE, found[LinkKind.UNSUBSCRIBE, None]
+            ),
+            clicks={
+                url: link_url(public_url, LinkKind.CLICK, found[LinkKind.CLICK, url])
+                for url in dict.fromkeys(request.click_urls)
+            },
+        )
+        for request, found in zip(requests, tokens, strict=True)
     ]
-    for row in rows:
-        row.update(token=new_token(), outbox_id=outbox_id, contact_id=contact_id, created_at=now)
-    await conn.execute(insert(TrackingLink.__table__), rows)
-    by_kind = {row["kind"]: row["token"] for row in rows if row["kind"] != LinkKind.CLICK}
-    return MessageLinks(
-        open=link_url(public_url, LinkKind.OPEN, by_kind[LinkKind.OPEN]),
-        unsubscribe=link_url(public_url, LinkKind.UNSUBSCRIBE, by_kind[LinkKind.UNSUBSCRIBE]),
-        clicks={
-            row["url"]: link_url(public_url, LinkKind.CLICK, row["token"])
-            for row in rows
-            if row["kind"] == LinkKind.CLICK
-        },
-    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -78,58 +78,99 @@ async def claim_outbox(
     return sorted(rows, key=lambda r: (r.next_attempt_at, r.id))
 
 
-async def touch_block_reason(
+@dataclass(frozen=True)
+class TouchTarget:
+    """What one message is about, for `touch_block_reasons`."""
+
+    customer_id: int
+    invoice_ids: tuple[int, ...]
+    sequence_name: str | None
+    about_dispute: bool = False
+
+
+async def touch_block_reasons(
     conn: AsyncConnection,
+    targets: Mapping[int, TouchTarget],
     *,
-    customer_id: int,
-    invoice_ids: list[int],
-    sequence_name: str | None,
     now: datetime,
     promise_grace: timedelta,
-    about_dispute: bool = False,
-) -> str | None:
-    """Why a customer must not be touched about these invoices now, or None.
+) -> dict[int, str | None]:
+    """Why each target must not be touched now (`paid`, `closed`, `disputed`, `promised`,
+    `paused`), or None; keyed like `targets`, read with four set-based queries.
 
-    Checked right before a message leaves: paid, disputed, paused (customer, invoice
-    or whole sequence) and a pending promise (until its date plus the grace period).
-    A message `about_dispute` (the disputes sequence's own) is not blocked by it.
+    Checked right before messages leave: paid, disputed, paused (customer, invoice or
+    whole sequence) and a pending promise (until its date plus the grace period). A
+    message `about_dispute` (the disputes sequence's own) is not blocked by it.
     """
+    if not targets:
+        return {}
     i, d, p, pr = Invoice.__table__, Dispute.__table__, Pause.__table__, Promise.__table__
+    invoice_ids = sorted({n for t in targets.values() for n in t.invoice_ids})
+    customer_ids = sorted({t.customer_id for t in targets.values()})
+    names = sorted({t.sequence_name for t in targets.values() if t.sequence_name})
+    states: dict[int, tuple[InvoiceStatus, Decimal]] = {}
+    disputed: set[int] = set()
+    promised: set[int] = set()
     if invoice_ids:
-        # One settled invoice is enough: a message never chases a paid invoice, even
-        # beside others that are still open (the engine plans those again).
-        states = await conn.execute(
-            select(i.c.status, i.c.open_amount).where(i.c.id.in_(invoice_ids))
+        found = await conn.execute(
+            select(i.c.id, i.c.status, i.c.open_amount).where(i.c.id.in_(invoice_ids))
         )
-        for status, open_amount in states:
+        states = {r.id: (r.status, r.open_amount) for r in found}
+        disputed = set(
+            await conn.scalars(
+                select(d.c.invoice_id).where(
+                    d.c.invoice_id.in_(invoice_ids), d.c.status != DisputeStatus.RESOLVED
+                )
+            )
+        )
+        promised_until: date = (now - promise_grace).date()
+        promised = set(
+            await conn.scalars(
+                select(pr.c.invoice_id).where(
+                    pr.c.invoice_id.in_(invoice_ids),
+                    pr.c.status == PromiseStatus.PENDING,
+                    pr.c.promised_date >= promised_until,
+                )
+            )
+        )
+    scope = [
+        and_(p.c.scope == PauseScope.CUSTOMER, p.c.customer_id.in_(customer_ids)),
+        and_(p.c.scope == PauseScope.INVOICE, p.c.invoice_id.in_(invoice_ids)),
+        and_(p.c.scope == PauseScope.SEQUENCE, p.c.sequence_name.in_(names)),
+    ]
+    pauses = (
+        await conn.execute(
+            select(p.c.scope, p.c.customer_id, p.c.invoice_id, p.c.sequence_name).where(
+                or_(*scope), p.c.lifted_at.is_(None), or_(p.c.until.is_(None), p.c.until > now)
+            )
+        )
+    ).all()
+    paused_customers = {r.customer_id for r in pauses if r.scope == PauseScope.CUSTOMER}
+    paused_invoices = {r.invoice_id for r in pauses if r.scope == PauseScope.INVOICE}
+    paused_names = {r.sequence_name for r in pauses if r.scope == PauseScope.SEQUENCE}
+
+    def reason(t: TouchTarget) -> str | None:
+        for n in t.invoice_ids:
+            # One settled invoice is enough: a message never chases a paid invoice, even
+            # beside others that are still open (the engine plans those again).
+            status, open_amount = states.get(n, (InvoiceStatus.OPEN, Decimal(1)))
             if status == InvoiceStatus.PAID or open_amount <= 0:
                 return "paid"
             if status != InvoiceStatus.OPEN:
                 return "closed"
-        disputed = exists().where(
-            d.c.invoice_id.in_(invoice_ids), d.c.status != DisputeStatus.RESOLVED
-        )
-        if not about_dispute and await conn.scalar(select(disputed)):
+        if not t.about_dispute and disputed.intersection(t.invoice_ids):
             return "disputed"
-        promised_until: date = (now - promise_grace).date()
-        promised = exists().where(
-            pr.c.invoice_id.in_(invoice_ids),
-            pr.c.status == PromiseStatus.PENDING,
-            pr.c.promised_date >= promised_until,
-        )
-        if await conn.scalar(select(promised)):
+        if promised.intersection(t.invoice_ids):
             return "promised"
-    scope = [and_(p.c.scope == PauseScope.CUSTOMER, p.c.customer_id == customer_id)]
-    if invoice_ids:
-        scope.append(and_(p.c.scope == PauseScope.INVOICE, p.c.invoice_id.in_(invoice_ids)))
-    if sequence_name:
-        scope.append(and_(p.c.scope == PauseScope.SEQUENCE, p.c.sequence_name == sequence_name))
-    paused = exists().where(
-        or_(*scope), p.c.lifted_at.is_(None), or_(p.c.until.is_(None), p.c.until > now)
-    )
-    if await conn.scalar(select(paused)):
-        return "paused"
-    return None
+        if (
+            t.customer_id in paused_customers
+            or paused_invoices.intersection(t.invoice_ids)
+            or (t.sequence_name is not None and t.sequence_name in paused_names)
+        ):
+            return "paused"
+        return None
+
+    return {key: reason(t) for key, t in targets.items()}
 
 
 async def wake_paused_enrollments(conn: AsyncConnection, *, now: datetime) -> int:

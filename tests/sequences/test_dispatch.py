@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select, update
 
 from sequences.channels import (
@@ -315,3 +316,54 @@ async def test_concurrent_dispatchers_send_each_message_exactly_once(engine):
     assert sum(counts) == 60
     keys = [m.idempotency_key for m in console.sent]
     assert sorted(keys) == sorted(f"k{n}" for n in range(60))
+
+
+class ExplodingChannel(ScriptedChannel):
+    """Accepts `accept` messages, then raises something no channel should (a bug)."""
+
+    def __init__(self, name: str, accept: int) -> None:
+        super().__init__(name)
+        self.accept = accept
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        if len(self.sent) == self.accept:
+            raise RuntimeError("bug in a channel")
+        return await super().send(message)
+
+
+async def test_what_was_sent_before_an_unexpected_error_is_recorded_as_sent(engine):
+    ids = await _ledger(engine)
+    outboxes = [await _queue(engine, ids, key=f"k{n}") for n in range(3)]
+    email = ExplodingChannel("email", accept=2)
+    with pytest.raises(RuntimeError, match="bug in a channel"):
+        await dispatch_once(engine, {"email": email}, now=NOW, worker="w1")
+    states = [(await _row(engine, o)).state for o in outboxes]
+    # The two accepted are sent (never sent again); the third waits for its lease.
+    assert states == ["sent", "sent", "sending"]
+    later = NOW + DispatchPolicy().lease + timedelta(seconds=1)
+    email.accept = 99
+    report = await dispatch_once(engine, {"email": email}, now=later, worker="w2")
+    assert report.sent == 1 and len(email.sent) == 3
+
+
+async def test_a_batch_is_checked_with_the_same_statements_whatever_its_size(engine):
+    """The re-check is set-based: a batch of 12 reads the ledger as often as a batch of 2."""
+    ids = await _ledger(engine)
+    counts = []
+    for size, start in ((2, 0), (12, 100)):
+        for n in range(size):
+            await _queue(engine, ids, key=f"k{start + n}")
+        seen: list[str] = []
+
+        def before(conn, cursor, statement, *args, seen: list[str] = seen) -> None:
+            seen.append(statement)
+
+        sa_event.listen(engine.sync_engine, "before_cursor_execute", before)
+        try:
+            report = await dispatch_once(engine, {"email": ScriptedChannel("email")}, now=NOW,
+                                         worker="w")  # fmt: skip
+        finally:
+            sa_event.remove(engine.sync_engine, "before_cursor_execute", before)
+        assert report.sent == size
+        counts.append(len(seen))
+    assert counts[0] == counts[1]
