@@ -1,0 +1,1 @@
+"""Telegram: aiogram routers per feature, typed callback data, the reminder channel."""
