@@ -182,6 +182,35 @@ async def test_idle_wakes_the_reader_when_mail_arrives_and_stop_ends_it(engine, 
     assert await _events(engine) == ["replied"]
 
 
+@pytest.fixture(scope="module")
+def dovecot_without_idle() -> Iterator[Dovecot]:
+    """A Dovecot that does not offer IDLE: the reader polls it."""
+    with running_dovecot("imap_capability = IMAP4rev1 LITERAL+\n") as server:
+        yield server
+
+
+async def test_without_idle_the_reader_polls(engine, dovecot_without_idle):
+    await samples.sent_reminder(engine)
+    mailbox = SenderBox(dovecot_without_idle, "INBOX")
+    passes: asyncio.Queue[Counter[str]] = asyncio.Queue()
+    reader = ReplyReader(engine, mailbox.config, poll_every=0.05, on_pass=passes.put_nowait)
+    stop = asyncio.Event()
+    running = asyncio.create_task(reader.run(stop))
+    try:
+        assert await asyncio.wait_for(passes.get(), WAIT) == Counter()
+        await asyncio.to_thread(mailbox.append, samples.outlook_reply())
+
+        async def until_recorded() -> Counter[str]:
+            while not (counts := await passes.get()):
+                pass
+            return counts
+
+        assert await asyncio.wait_for(until_recorded(), WAIT) == Counter(replied=1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, WAIT)
+
+
 async def test_a_dropped_connection_is_reopened(engine, mailbox, caplog):
     passes: asyncio.Queue[Counter[str]] = asyncio.Queue()
     reader = ReplyReader(
@@ -207,13 +236,18 @@ def _kick(server: Dovecot) -> None:
     )  # fmt: skip
 
 
-async def test_a_refused_login_or_missing_mailbox_is_a_clear_error(mailbox):
-    wrong = MailboxConfig.from_url(mailbox.server.url(mailbox.name).replace("s3cret", "wrong"))
-    with pytest.raises(MailboxError, match=r"IMAP login to 127\.0\.0\.1 refused"):
-        await Mailbox.open(wrong, command_timeout=WAIT)
+async def test_a_missing_mailbox_is_a_clear_error(mailbox):
     missing = MailboxConfig.from_url(mailbox.server.url("NoSuchFolder"))
     with pytest.raises(MailboxError, match=r"cannot select 127\.0\.0\.1:\d+/NoSuchFolder"):
         await Mailbox.open(missing, command_timeout=WAIT)
+
+
+async def test_a_refused_login_is_a_clear_error():
+    # A server of its own: Dovecot slows down later logins from an address that failed one.
+    with running_dovecot() as server:
+        wrong = MailboxConfig.from_url(server.url().replace(server.password, "wrong"))
+        with pytest.raises(MailboxError, match=r"IMAP login to 127\.0\.0\.1 refused"):
+            await Mailbox.open(wrong, command_timeout=WAIT)
 
 
 def test_the_mailbox_url_is_read_with_its_defaults():

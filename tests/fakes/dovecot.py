@@ -127,9 +127,9 @@ def _user_exists(name: str) -> bool:
 
 
 @contextmanager
-def running_dovecot() -> Iterator[Dovecot]:
-    """Start a private Dovecot in a temp dir, wait until it answers, stop it and remove
-    the dir at the end."""
+def running_dovecot(extra_config: str = "") -> Iterator[Dovecot]:
+    """Start a private Dovecot in a temp dir (with any `extra_config` lines), wait until
+    it answers, stop it and remove the dir at the end."""
     binary = dovecot_binary()
     with tempfile.TemporaryDirectory(prefix="arseq-dovecot-") as name:
         root = Path(name)
@@ -139,15 +139,15 @@ def running_dovecot() -> Iterator[Dovecot]:
             (root / sub).mkdir()
         (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
         (root / "passwd").chmod(0o644)
-        with _serving(binary, root) as server:
+        with _serving(binary, root, extra_config) as server:
             yield server
 
 
 @contextmanager
-def _serving(binary: str, root: Path) -> Iterator[Dovecot]:
+def _serving(binary: str, root: Path, extra_config: str) -> Iterator[Dovecot]:
     port = _free_port()
     config = root / "dovecot.conf"
-    config.write_text(CONFIG.format(root=root, port=port, **_identities(root)))
+    config.write_text(CONFIG.format(root=root, port=port, **_identities(root)) + extra_config)
     process = subprocess.Popen(
         [binary, "-F", "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
