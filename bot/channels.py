@@ -21,6 +21,7 @@ from bot.email import add_email
 from bot.email_replies import add_replies
 from bot.links import add_links
 from bot.settings import Settings
+from bot.telegram.mount import add_telegram
 from sequences.channels import Channel
 
 log = logging.getLogger("arseq.channels")
@@ -54,5 +55,6 @@ def build_adapters(settings: Settings, engine: AsyncEngine) -> Adapters:
     adapters = Adapters()
     add_links(adapters, settings, engine)
     add_email(adapters, settings, engine)
+    add_telegram(adapters, settings, engine)
     add_replies(adapters, settings, engine)
     return adapters
