@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from sequences.ledger import LedgerError
 from sequences.telegram_links import (
     TELEGRAM_LINKED,
-    LinkRefusal,
     Linked,
+    LinkRefusal,
     chat_customers,
     issue_link_token,
     redeem_link_token,
