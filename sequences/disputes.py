@@ -1,8 +1,8 @@
 """Disputes: opening one, acknowledging it, resolving it (with a credit note or not).
 
 An open dispute holds the invoice's other sequences until it is resolved; acknowledging
-it stops its escalation. Each function writes its fact, event and effect in the caller's
-transaction, like those of `sequences.ledger`.
+it stops its escalation chain (`sequences.escalation`). Each function writes its fact,
+event and effect in the caller's transaction, like those of `sequences.ledger`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sequences.escalation import ACKNOWLEDGED, RESOLVED, stop_chain
 from sequences.ledger import (
     LedgerError,
     invoice_row,
@@ -74,6 +75,7 @@ async def acknowledge_dispute(
     row = done.first()
     if row is None:
         return False
+    await stop_chain(conn, dispute_id=dispute_id, stop=ACKNOWLEDGED, actor=actor, now=now)
     await record_event(
         conn, kind="dispute_acknowledged", now=now, actor=actor, customer_id=row.customer_id,
         invoice_id=row.invoice_id, dispute_id=dispute_id,
@@ -127,6 +129,7 @@ async def resolve_dispute(
         .values(state=EnrollmentState.EXITED, ended_at=now, exit_reason="resolved")
     )  # fmt: skip
     await resume_invoice_enrollments(conn, invoice.id, reason=DISPUTED, now=now, notice=None)
+    await stop_chain(conn, dispute_id=dispute_id, stop=RESOLVED, actor=actor, now=now)
     await record_event(
         conn, kind="dispute_resolved", now=now, actor=actor, reason=resolution.strip(),
         customer_id=invoice.customer_id, invoice_id=invoice.id, dispute_id=dispute_id,

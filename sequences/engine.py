@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sequences import ledger, timing
+from sequences import escalation, ledger, timing
 from sequences.batch import Batch, load_batch
 from sequences.messages import Send, compose_message, message_context
 from sequences.planner import Act, EnrollmentFacts, Exit, Notice, Wait, plan
@@ -223,7 +223,17 @@ async def _team_action(
     batch: Batch,
     now: datetime,
 ) -> None:
-    """A task for the collector, or an escalation, as a task until Slack posts them."""
+    """A task for the collector, or an escalation, as a task until Slack posts them.
+
+    A disputes sequence's escalate steps are the dispute's chain instead: the first one
+    starts it (`sequences.escalation`), which then runs them all; later ones are no-ops.
+    """
+    if stored.sequence.steps[position[0]].escalate is not None and row.dispute_id in batch.disputes:
+        await escalation.start_chain(
+            conn, sequence=stored.sequence, customer=batch.customer(row.customer_id),
+            dispute=batch.disputes[row.dispute_id], now=now,
+        )  # fmt: skip
+        return
     customer = batch.customers[row.customer_id]
     invoices = [batch.invoices[row.invoice_id]] if row.invoice_id in batch.invoices else []
     step_index, repeat = position

@@ -44,9 +44,10 @@ class SlackContext:
 def registrars() -> list[Registrar]:
     """The feature modules' `register` functions, in registration order."""
     # Imported here: the feature modules import SlackContext from this module.
-    from bot.slack import builder, forewarning
+    from bot.slack import builder, commands, escalation_actions, forewarning, home, task_actions
 
-    return [forewarning.register, builder.register]
+    return [commands.register, forewarning.register, builder.register, home.register,
+            task_actions.register, escalation_actions.register]  # fmt: skip
 
 
 def build_slack_app(

@@ -25,9 +25,20 @@ class Action(StrEnum):
     # App Home (bot/slack/home.py)
     HOME_STATUS = "home_status"
     HOME_PAUSE = "home_pause"
+    # Collector task messages (bot/slack/task_actions.py)
+    TASK_DONE = "task_done"
+    TASK_SNOOZE_1D = "task_snooze_1d"
+    TASK_SNOOZE_3D = "task_snooze_3d"
+    TASK_REASSIGN = "task_reassign"
+    TASK_LOG_CALL = "task_log_call"
+    # Dispute escalation messages (bot/slack/escalation_actions.py)
+    ESCALATION_ACK = "escalation_ack"
+    ESCALATION_RESOLVE = "escalation_resolve"
 
 
 class View(StrEnum):
     """Modals (their `callback_id`)."""
 
     SEQUENCE_BUILDER = "sequence_builder"
+    LOG_CALL = "task_log_call_modal"
+    RESOLVE_DISPUTE = "dispute_resolve_modal"

@@ -15,7 +15,7 @@ from sequences.disputes import open_dispute
 from sequences.engine import tick
 from sequences.ledger import add_task
 from storage.db import create_engine
-from storage.models import Customer, Task
+from storage.models import Customer, Escalation, Task
 from tests.fakes.slack_api import FakeSlackApi
 from tests.sequences.engine_helpers import add_customer, add_invoice, utc
 
@@ -50,25 +50,39 @@ async def _dispute(engine) -> int:
     return customer
 
 
+async def _chains(engine) -> list:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(Escalation.__table__))).all())
+
+
 async def _tasks(engine) -> list:
     async with engine.connect() as conn:
         return list((await conn.execute(select(Task.__table__).order_by(Task.id))).all())
 
 
-async def test_a_dispute_escalation_reaches_the_escalations_channel_once(
-    engine, settings, fake_slack
-):
+async def test_a_dispute_reaches_the_escalations_channel_once(engine, settings, fake_slack):
     await _dispute(engine)
     poster = _poster(settings, fake_slack)
     line = await poster.step(engine, NOW, "w1")
     assert line and line.startswith("1 task(s) posted")
     [message] = fake_slack.channel_messages(ESCALATIONS)
-    assert "<@U0BOSS001>" in message.text and "<!subteam^S0MANAGERS>" in message.text
-    assert "Customer C1" in str(message.blocks) and "INV-9" in str(message.blocks)
-    [task] = await _tasks(engine)
-    assert (task.slack_channel, task.slack_ts) == (ESCALATIONS, message.ts)
+    assert "Customer C1" in message.text and "INV-9" in str(message.blocks)
+    assert "wrong quantity" in str(message.blocks) and "telegram" in str(message.blocks)
+    [chain] = await _chains(engine)
+    assert (chain.slack_channel, chain.slack_ts) == (ESCALATIONS, message.ts)
+    assert await _tasks(engine) == []  # the dispute is its chain's message, not a task
     assert await poster.step(engine, NOW, "w1") is None  # nothing new: nothing posted again
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_an_escalation_task_mentions_the_managers(engine, settings, fake_slack):
+    customer = await add_customer(engine)
+    async with engine.begin() as conn:
+        await add_task(conn, kind="escalation", customer_id=customer, now=NOW, key="k1",
+                       title="Escalation (managers): Customer C1")  # fmt: skip
+    await _poster(settings, fake_slack).step(engine, NOW, "w1")
+    [message] = fake_slack.channel_messages(ESCALATIONS)
+    assert "<@U0BOSS001>" in message.text and "<!subteam^S0MANAGERS>" in message.text
 
 
 async def test_a_collector_task_goes_to_the_tasks_channel_and_mentions_its_owner(
@@ -102,8 +116,8 @@ async def test_a_refused_post_is_tried_again_on_the_next_pass(engine, settings, 
     poster = _poster(settings, fake_slack)
     line = await poster.step(engine, NOW, "w1")
     assert line == "0 task(s) posted to Slack, 1 not (Slack refused; next pass tries again)"
-    [task] = await _tasks(engine)
-    assert task.slack_channel is None and task.slack_ts is None
+    [chain] = await _chains(engine)
+    assert chain.slack_channel is None and chain.slack_ts is None
     await poster.step(engine, NOW, "w1")
     assert len(fake_slack.channel_messages(ESCALATIONS)) == 1
 

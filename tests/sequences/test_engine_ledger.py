@@ -12,7 +12,7 @@ from sequences.definition_loading import load_library
 from sequences.engine import EngineConfig
 from sequences.store import store_sequences
 from sequences.templates import LIBRARY_TEMPLATES
-from storage.models import Customer, Dispute, Invoice, PauseScope, Sequence
+from storage.models import Customer, Dispute, Escalation, Invoice, PauseScope, Sequence
 from tests.sequences.engine_helpers import (
     Clock,
     add_customer,
@@ -83,12 +83,14 @@ async def test_a_dispute_pauses_the_chase_and_runs_the_disputes_sequence(engine)
         )  # fmt: skip
     await clock.at(utc(2026, 2, 6, 10))  # the team hears at once; the customer gets a receipt
     assert clock.sent[-1].subject == "We are looking into invoice INV-1"
-    kinds = [t.kind for t in await tasks(engine)]
-    assert kinds == ["escalation"]
-    for day in range(9, 14):  # past-due steps wait; managers are escalated to
+    # The team hears through the dispute's escalation chain (not one task per level).
+    assert await tasks(engine) == []
+    async with engine.connect() as conn:
+        [chain] = (await conn.execute(select(Escalation.__table__))).all()
+    assert (chain.dispute_id, chain.state, len(chain.chain)) == (dispute, "active", 6)
+    for day in range(9, 14):  # past-due steps wait
         await clock.at(utc(2026, 2, day, 10))
     assert len(clock.sent) == 2
-    assert [t.kind for t in await tasks(engine)].count("escalation") >= 2
     async with engine.begin() as conn:
         await disputes.acknowledge_dispute(
             conn, dispute_id=dispute, actor="U2", now=utc(2026, 2, 13, 11)
