@@ -251,12 +251,13 @@ async def log_call(
 
 
 async def wake_snoozed(conn: AsyncConnection, *, now: datetime) -> list[int]:
-    """Snoozed tasks whose snooze has ended are open again: their ids."""
+    """Snoozed tasks whose snooze has ended are open again (and count as pinged): their ids."""
     t = Task.__table__
     woken = await conn.execute(
         update(t)
         .where(t.c.state == TaskState.SNOOZED, t.c.snoozed_until <= now)
-        .values(state=TaskState.OPEN, snoozed_until=None)
+        # Its coming back is announced: that counts as the day's ping.
+        .values(state=TaskState.OPEN, snoozed_until=None, last_pinged_at=now)
         .returning(t.c.id)
     )
     return sorted(int(r.id) for r in woken)
