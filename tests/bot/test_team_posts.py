@@ -10,6 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select, update
 
 from bot.settings import load_settings
+from bot.slack.client import slack_client
+from bot.slack.pacing import ChannelPacer
 from bot.slack.team_posts import TeamPoster
 from sequences.disputes import open_dispute
 from sequences.engine import tick
@@ -146,3 +148,23 @@ def test_no_poster_without_slack_or_channels(monkeypatch, tmp_path):
     for name in ("SLACK_BOT_TOKEN", "ARSEQ_TASKS_CHANNEL", "ARSEQ_ESCALATIONS_CHANNEL"):
         monkeypatch.delenv(name, raising=False)
     assert TeamPoster.from_settings(load_settings()) is None
+
+
+async def test_a_backlog_is_paced_one_message_a_second_per_channel(engine, settings, fake_slack):
+    waits: list[float] = []
+    clock = iter(float(n) / 10 for n in range(100))  # posting itself takes 0.1 s each time
+
+    async def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 1))
+
+    customer = await add_customer(engine)
+    async with engine.begin() as conn:
+        for n in range(3):
+            await add_task(conn, kind="call", customer_id=customer, now=NOW, key=f"k{n}",
+                           title=f"Call {n}")  # fmt: skip
+    pacer = ChannelPacer(clock=lambda: next(clock), sleep=sleep)
+    fake_slack.fail("chat.postMessage", status=429, retry_after=0)  # honoured, then retried
+    poster = TeamPoster(settings, slack_client(settings), pacer)  # the retrying client
+    assert await poster.step(engine, NOW, "w1") == "3 task(s) posted to Slack"
+    assert len(fake_slack.channel_messages(TASKS)) == 3
+    assert waits == [0.9, 0.9]  # the first goes at once; each next one a second after
