@@ -8,6 +8,7 @@ one) closes the dispute and the invoice's past-due sequence resumes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, timedelta
 from decimal import Decimal
@@ -21,6 +22,7 @@ from bot.slack.pacing import ChannelPacer
 from bot.slack.team_posts import TeamPoster
 from sequences.disputes import open_dispute
 from sequences.engine import tick
+from storage.db import create_engine
 from storage.models import Dispute, Enrollment, Escalation, Invoice
 from tests.bot.slack.harness import MANAGER, SlackHarness
 from tests.fakes.slack_api import FakeSlackApi
@@ -138,3 +140,44 @@ async def test_the_full_dispute_chain(engine, fake_slack):
         shown = json.dumps(message.blocks)
         assert "Resolved by <@U0MANAGER>" in shown and "$40.00" in shown
         assert all(b["type"] != "actions" for b in message.blocks)
+
+
+async def test_two_workers_running_the_chain_mention_the_managers_once(db_url, fake_slack):
+    first, second = create_engine(db_url), create_engine(db_url)
+    try:
+        customer = await add_customer(first)
+        invoice = await add_invoice(first, customer, "INV-8", issued=date(2026, 1, 1),
+                                    due=date(2026, 2, 1))  # fmt: skip
+        async with first.begin() as conn:
+            await open_dispute(conn, invoice_id=invoice, reason="price", actor="telegram",
+                               now=OPENED)  # fmt: skip
+        async with SlackHarness(first, fake_slack, now=OPENED) as slack:
+            await _pass(slack, fake_slack)
+            later = utc(2026, 3, 3, 11)
+            client = AsyncWebClient(token="xoxb-test-token", base_url=fake_slack.base_url)
+            runners = [ChainRunner(slack.settings, client, ChannelPacer(sleep=_no_wait))
+                       for _ in range(2)]  # fmt: skip
+            await asyncio.gather(runners[0].step(first, later, "w1"),
+                                 runners[1].step(second, later, "w2"))  # fmt: skip
+        replies = [m for m in fake_slack.channel_messages(ESCALATIONS) if m.thread_ts]
+        assert len(replies) == 1 and f"<@{MANAGER}>" in replies[0].text
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_a_refused_mention_is_tried_again_on_the_next_pass(engine, fake_slack):
+    customer = await add_customer(engine)
+    invoice = await add_invoice(engine, customer, "INV-8", issued=date(2026, 1, 1),
+                                due=date(2026, 2, 1))  # fmt: skip
+    async with engine.begin() as conn:
+        await open_dispute(conn, invoice_id=invoice, reason="price", actor="telegram", now=OPENED)
+    async with SlackHarness(engine, fake_slack, now=OPENED) as slack:
+        await _pass(slack, fake_slack)
+        slack.now = utc(2026, 3, 3, 11)
+        fake_slack.fail("chat.postMessage", error="channel_not_found")
+        await _pass(slack, fake_slack)
+        assert not [m for m in fake_slack.channel_messages(ESCALATIONS) if m.thread_ts]
+        await _pass(slack, fake_slack)
+        replies = [m for m in fake_slack.channel_messages(ESCALATIONS) if m.thread_ts]
+    assert len(replies) == 1 and "level 2 of 6" in replies[0].text
