@@ -120,6 +120,7 @@ class FakeTelegramApi:
     _update_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _new_message: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
     port: int = 0
 
@@ -144,6 +145,7 @@ class FakeTelegramApi:
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
+        self._arrived.set()  # ends a long poll in flight, so shutdown need not wait for it
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -167,6 +169,13 @@ class FakeTelegramApi:
 
     def messages_to(self, chat_id: int) -> list[SentMessage]:
         return [m for m in self.sent if m.chat_id == chat_id]
+
+    async def next_message_to(self, chat_id: int) -> SentMessage:
+        """The first message to `chat_id`, once the bot has sent one."""
+        while not self.messages_to(chat_id):
+            self._new_message.clear()
+            await self._new_message.wait()
+        return self.messages_to(chat_id)[0]
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -198,6 +207,7 @@ class FakeTelegramApi:
         )
         if self.record:
             self.sent.append(message)
+            self._new_message.set()
         return _message(message)
 
     async def _editMessageText(self, args: dict[str, Any]) -> Any:
