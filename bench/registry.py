@@ -19,6 +19,7 @@ MODULES: tuple[str, ...] = (
     "bench.apscheduler_bench",
     "bench.kpi_bench",
     "bench.email_bench",
+    "bench.telegram_bench",
     "bench.slack_status_bench",
 )
 
