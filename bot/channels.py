@@ -1,10 +1,10 @@
 """The customer-facing adapters of a process, built from the configuration.
 
-Each adapter module (email, Telegram, engagement links, reply capture) adds what it
-needs to one `Adapters`: channels for dispatch, HTTP routes for `arseq run`, and
-long-running services (Telegram polling, the IMAP reader). One that is not configured
-adds nothing (reported at start-up by `Settings.startup_report`); dispatch then falls
-back to the customer's other channel, or to a task for the collector.
+Each adapter module (email, Telegram, engagement links, reply capture, Slack) adds what
+it needs to one `Adapters`: channels for dispatch, HTTP routes for `arseq run`, and
+long-running services (Telegram polling, the IMAP reader, Slack's Socket Mode). One
+that is not configured adds nothing (reported at start-up by `Settings.startup_report`);
+dispatch then falls back to the customer's other channel, or to a task for the collector.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from bot.email import add_email
 from bot.email_replies import add_replies
 from bot.links import add_links
 from bot.settings import Settings
+from bot.slack.mount import add_slack
 from bot.telegram.mount import add_telegram
 from sequences.channels import Channel
 
@@ -57,4 +58,5 @@ def build_adapters(settings: Settings, engine: AsyncEngine) -> Adapters:
     add_email(adapters, settings, engine)
     add_telegram(adapters, settings, engine)
     add_replies(adapters, settings, engine)
+    add_slack(adapters, settings, engine)
     return adapters

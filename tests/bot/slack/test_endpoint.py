@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import time
 
-from tests.bot.slack.harness import SlackHarness
+from aiohttp import web
+
+from bot.channels import build_adapters
+from bot.slack.mount import EVENTS_PATH
+from tests.bot.slack.harness import SlackHarness, harness_settings
 
 
 async def test_a_bad_signature_is_refused(engine, fake_slack):
@@ -28,3 +32,33 @@ async def test_an_unsigned_request_is_refused(engine, fake_slack):
     async with SlackHarness(engine, fake_slack) as slack:
         reply = await slack.post("command=%2Far&text=help", "application/x-www-form-urlencoded", {})
     assert reply.status == 401
+
+
+async def test_slack_over_http_mounts_the_events_route(engine, fake_slack):
+    settings = harness_settings(fake_slack)
+    adapters = build_adapters(settings, engine)
+    app = web.Application()
+    for add in adapters.routes:
+        add(app)
+    paths = {r.resource.canonical for r in app.router.routes() if r.method == "POST"}
+    assert EVENTS_PATH in paths
+    assert not adapters.services  # no Socket Mode without SLACK_APP_TOKEN
+
+
+async def test_slack_with_an_app_token_runs_over_socket_mode(engine, fake_slack):
+    settings = harness_settings(fake_slack, slack_app_token="xapp-1-A0-1-abc")
+    adapters = build_adapters(settings, engine)
+    app = web.Application()
+    for add in adapters.routes:
+        add(app)
+    assert EVENTS_PATH not in {r.resource.canonical for r in app.router.routes()}
+    assert len(adapters.services) == 1
+
+
+async def test_slack_off_adds_nothing(engine, fake_slack):
+    settings = harness_settings(fake_slack, slack_bot_token=None, slack_signing_secret=None)
+    adapters = build_adapters(settings, engine)
+    app = web.Application()
+    for add in adapters.routes:
+        add(app)
+    assert EVENTS_PATH not in {r.resource.canonical for r in app.router.routes()}
