@@ -13,11 +13,14 @@ from bot.slack.task_upkeep import TaskUpkeep
 from bot.slack.team_posts import TeamPoster
 
 
-def slack_steps(settings: Settings) -> list[PassStep]:
-    """The after-pass steps Slack's configuration asks for (none when Slack is off)."""
+def slack_steps(settings: Settings, pacer: ChannelPacer | None = None) -> list[PassStep]:
+    """The after-pass steps Slack's configuration asks for (none when Slack is off).
+
+    `pacer` spaces the posts (default: one a second per channel); the demo, on a simulated
+    clock and a fake Slack, passes one with no gap."""
     steps: list[PassStep] = []
     # One pacer for every post of the pass: one message a second per channel in all.
-    if (poster := TeamPoster.from_settings(settings, ChannelPacer())) is not None:
+    if (poster := TeamPoster.from_settings(settings, pacer or ChannelPacer())) is not None:
         steps.append(poster.step)
         steps.append(ChainRunner(settings, poster.client, poster.pacer).step)
         steps.append(TaskUpkeep(settings, poster.client, poster.pacer).step)
