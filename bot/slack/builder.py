@@ -20,6 +20,7 @@ from bot.slack.app import SlackContext
 from bot.slack.blocks import Block
 from bot.slack.builder_blocks import BuilderState, StepRef, builder_view, read_state
 from bot.slack.ids import Action, View
+from bot.slack.roles import may
 from sequences.builder import (
     BuilderError,
     Draft,
@@ -31,6 +32,7 @@ from sequences.builder import (
 )
 from sequences.store import stored_by_name
 from sequences.templates import LIBRARY_TEMPLATES
+from storage.models import Role
 
 log = logging.getLogger("arseq.slack")
 
@@ -52,11 +54,6 @@ def edit_button(name: str | None) -> Block:
         "action_id": str(Action.BUILDER_EDIT),
         "value": EditRef(name=name).model_dump_json(),
     }
-
-
-def is_manager(ctx: SlackContext, user: str) -> bool:
-    # bot/slack/roles.py (user groups resolved through the API) is not there yet.
-    return user in ctx.settings.managers
 
 
 async def open_builder(
@@ -99,7 +96,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     async def _edit(ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any) -> None:
         await ack()
         user = body["user"]["id"]
-        if not is_manager(ctx, user):
+        if not await may(ctx, client, user, Role.MANAGER):
             await respond(text=MANAGERS_ONLY, response_type="ephemeral", replace_original=False)
             return
         try:
@@ -147,7 +144,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     @app.view(str(View.SEQUENCE_BUILDER))
     async def _submit(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         user = body["user"]["id"]
-        if not is_manager(ctx, user):
+        if not await may(ctx, client, user, Role.MANAGER):
             await ack(response_action="errors", errors={"kind": MANAGERS_ONLY})
             return
         state = read_state(body["view"])

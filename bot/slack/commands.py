@@ -22,7 +22,7 @@ from bot.slack.app import SlackContext
 from bot.slack.client import slack_client
 from bot.slack.command_handlers import Call
 from bot.slack.command_replies import Reply, plain, problem, refusal
-from bot.slack.roles import Roles, allows
+from bot.slack.roles import allows, roles_of
 from sequences.ledger import LedgerError
 from sequences.lookup import CustomerLookupError
 from storage.models import Role
@@ -30,7 +30,6 @@ from storage.models import Role
 log = logging.getLogger("arseq.slack")
 
 COMMAND = "/ar"
-ROLES = "roles"  # ctx.extras key of the Roles resolver
 
 Handler = Callable[[Call], Awaitable[Reply | None]]
 
@@ -61,16 +60,6 @@ def needed_role(command: Any) -> Role:
     if isinstance(command, p.Pause | p.Resume) and command.target.sequence is not None:
         return Role.MANAGER
     return Role.COLLECTOR
-
-
-def roles_of(ctx: SlackContext, client: AsyncWebClient) -> Roles:
-    """The context's Roles resolver (one per app, so its group cache is shared)."""
-    roles = ctx.extras.get(ROLES)
-    if roles is None:
-        roles = Roles(managers=ctx.settings.managers, collectors=ctx.settings.collectors,
-                      client=client, now=ctx.now)  # fmt: skip
-        ctx.extras[ROLES] = roles
-    return roles
 
 
 async def run_command(

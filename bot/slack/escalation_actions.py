@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.app import SlackContext
 from bot.slack.escalation_blocks import dispute_id_of, who
 from bot.slack.ids import Action, View
+from bot.slack.roles import NOT_ON_TEAM, may
 from bot.slack.task_actions import FieldError, field, modal_input, parse_amount, tell
 from bot.slack.team_posts import refresh_escalation
 from sequences.disputes import acknowledge_dispute, resolve_dispute
@@ -50,6 +51,9 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     async def acknowledge(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         dispute_id, user = dispute_id_of(body["actions"][0].get("value")), body["user"]["id"]
+        if not await may(ctx, client, user):
+            await tell(client, body, NOT_ON_TEAM)
+            return
         async with ctx.engine.begin() as conn:
             changed = await acknowledge_dispute(
                 conn, dispute_id=dispute_id, actor=user, now=ctx.now()
@@ -65,6 +69,9 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     async def open_resolve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         dispute_id = dispute_id_of(body["actions"][0].get("value"))
+        if not await may(ctx, client, body["user"]["id"]):
+            await tell(client, body, NOT_ON_TEAM)
+            return
         async with ctx.engine.connect() as conn:
             view = await escalation_of(conn, dispute_id)
         if view is None or view.dispute_status == "resolved":
@@ -74,8 +81,13 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
                                 view=resolve_view(dispute_id, view.invoice))  # fmt: skip
 
     @app.view(str(View.RESOLVE_DISPUTE))
-    async def save_resolution(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def save_resolution(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         # Checked and written before the ack: a problem must reach the modal, next to its field.
+        if not await may(ctx, client, body["user"]["id"]):
+            await ack(response_action="errors", errors={"resolution": NOT_ON_TEAM})
+            return
         dispute_id = dispute_id_of(view.get("private_metadata"))
         values = view["state"]["values"]
         resolution = (field(values, "resolution").get("value") or "").strip()

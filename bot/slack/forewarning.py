@@ -25,6 +25,7 @@ from bot.slack.app import SlackContext
 from bot.slack.blocks import Block, context, escape, section
 from bot.slack.client import slack_client
 from bot.slack.ids import Action
+from bot.slack.roles import NOT_ON_TEAM, may
 from sequences.forewarning import (
     Touch,
     claim_forewarning,
@@ -152,11 +153,6 @@ class Forewarner:
         return f"forewarning of {day} sent to {sent} collector(s){later}"
 
 
-def _may_act(ctx: SlackContext, user: str) -> bool:
-    # bot/slack/roles.py (user groups resolved) is not there yet: plain user ids for now.
-    return user in ctx.settings.managers or user in ctx.settings.collectors
-
-
 def _value(body: dict[str, Any], model: type[BaseModel]) -> Any:
     try:
         return model.model_validate_json(body["actions"][0]["value"])
@@ -167,11 +163,11 @@ def _value(body: dict[str, Any], model: type[BaseModel]) -> Any:
 def register(app: AsyncApp, ctx: SlackContext) -> None:
     """Hold, Send now and Skip step."""
 
-    async def act(body: dict[str, Any], respond: Any, model: type[BaseModel], work: Any) -> None:
+    async def act(body: dict[str, Any], respond: Any, client: AsyncWebClient,
+                  model: type[BaseModel], work: Any) -> None:  # fmt: skip
         user = body["user"]["id"]
-        if not _may_act(ctx, user):
-            await respond(text="Sorry, only collectors and managers can do that.",
-                          response_type="ephemeral", replace_original=False)  # fmt: skip
+        if not await may(ctx, client, user):
+            await respond(text=NOT_ON_TEAM, response_type="ephemeral", replace_original=False)
             return
         ref = _value(body, model)
         if ref is None:
@@ -203,16 +199,18 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         return f"Skipped step {moved.left_step} of {moved.sequence}; {after}."
 
     @app.action(str(Action.FOREWARN_HOLD))
-    async def _hold(ack: Any, body: dict[str, Any], respond: Any) -> None:
+    async def _hold(ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
         await ack()
-        await act(body, respond, CustomerRef, hold)
+        await act(body, respond, client, CustomerRef, hold)
 
     @app.action(str(Action.FOREWARN_SEND_NOW))
-    async def _send_now(ack: Any, body: dict[str, Any], respond: Any) -> None:
+    async def _send_now(
+        ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient
+    ) -> None:
         await ack()
-        await act(body, respond, EnrollmentRef, now_)
+        await act(body, respond, client, EnrollmentRef, now_)
 
     @app.action(str(Action.SKIP_STEP))
-    async def _skip(ack: Any, body: dict[str, Any], respond: Any) -> None:
+    async def _skip(ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
         await ack()
-        await act(body, respond, EnrollmentRef, skip)
+        await act(body, respond, client, EnrollmentRef, skip)

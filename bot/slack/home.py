@@ -20,6 +20,7 @@ from bot.slack.blocks import escape
 from bot.slack.forewarning import CustomerRef
 from bot.slack.home_blocks import home_view
 from bot.slack.ids import Action
+from bot.slack.roles import NOT_ON_TEAM, may
 from sequences.attention import attention_for
 from sequences.forewarning import hold_account
 from sequences.ledger import LedgerError
@@ -63,6 +64,9 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         user, customer_id = body["user"]["id"], _customer(body)
         if customer_id is None:
             return
+        if not await may(ctx, client, user):
+            await client.chat_postMessage(channel=user, text=NOT_ON_TEAM)
+            return
         async with ctx.engine.connect() as conn:
             invoices = await open_invoices(conn, customer_id)
         lines = [f"• {escape(i.number)}: {money(i.open_amount, i.currency)} due {i.due_date}"
@@ -73,8 +77,10 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     async def _pause(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         user, customer_id = body["user"]["id"], _customer(body)
-        allowed = user in ctx.settings.managers or user in ctx.settings.collectors
-        if customer_id is None or not allowed:
+        if customer_id is None:
+            return
+        if not await may(ctx, client, user):
+            await client.chat_postMessage(channel=user, text=NOT_ON_TEAM)
             return
         try:
             async with ctx.engine.begin() as conn:

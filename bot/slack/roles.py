@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aiohttp import ClientError
 from slack_sdk.errors import SlackApiError
@@ -18,10 +19,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from storage.models import Role
 
+if TYPE_CHECKING:  # app.py imports the feature modules, which import this one
+    from bot.slack.app import SlackContext
+
 log = logging.getLogger("arseq.slack")
 
 GROUP_TTL = timedelta(minutes=5)
 MEMBERS_METHOD = "usergroups.users.list"  # the Web API method (and scope) roles need
+ROLES = "roles"  # ctx.extras key of the app's Roles resolver
+NOT_ON_TEAM = (
+    "Sorry, only the AR team (ARSEQ_COLLECTORS, ARSEQ_MANAGERS) can do that; nothing was changed."
+)
 
 
 class Roles:
@@ -80,3 +88,20 @@ def allows(role: Role, needed: Role) -> bool:
     """Whether `role` may do what needs `needed` (managers may do everything)."""
     rank = {Role.VIEWER: 0, Role.COLLECTOR: 1, Role.MANAGER: 2}
     return rank[role] >= rank[needed]
+
+
+def roles_of(ctx: SlackContext, client: AsyncWebClient) -> Roles:
+    """The app's Roles resolver (one per app, so its group cache is shared)."""
+    roles = ctx.extras.get(ROLES)
+    if roles is None:
+        roles = Roles(managers=ctx.settings.managers, collectors=ctx.settings.collectors,
+                      client=client, now=ctx.now)  # fmt: skip
+        ctx.extras[ROLES] = roles
+    return roles
+
+
+async def may(
+    ctx: SlackContext, client: AsyncWebClient, user: str, needed: Role = Role.COLLECTOR
+) -> bool:
+    """Whether `user` holds `needed` or more, directly or through a user group."""
+    return allows(await roles_of(ctx, client).role_of(user), needed)

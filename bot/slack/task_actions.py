@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.app import SlackContext
 from bot.slack.blocks import Block, mention
 from bot.slack.ids import Action, View
+from bot.slack.roles import NOT_ON_TEAM, may
 from bot.slack.task_blocks import block_task_id, task_id_of
 from bot.slack.team_posts import refresh_task
 from sequences.ledger import LedgerError
@@ -148,6 +149,9 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     async def done(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         task_id, user = task_id_of(body["actions"][0].get("value")), body["user"]["id"]
+        if not await may(ctx, client, user):
+            await tell(client, body, NOT_ON_TEAM)
+            return
         async with ctx.engine.begin() as conn:
             changed = await complete_task(conn, task_id=task_id, actor=user, now=ctx.now())
             task = await load_task(conn, task_id)
@@ -160,6 +164,9 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         await ack()
         action = body["actions"][0]
         task_id, user, now = task_id_of(action.get("value")), body["user"]["id"], ctx.now()
+        if not await may(ctx, client, user):
+            await tell(client, body, NOT_ON_TEAM)
+            return
         until = now + SNOOZES[Action(action["action_id"])]
         async with ctx.engine.begin() as conn:
             changed = await snooze_task(conn, task_id=task_id, until=until, actor=user, now=now)
@@ -176,6 +183,9 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         await ack()
         task_id, user = block_task_id(body), body["user"]["id"]
         chosen = body["actions"][0].get("selected_user") or ""
+        if not await may(ctx, client, user):
+            await tell(client, body, NOT_ON_TEAM)
+            return
         async with ctx.engine.begin() as conn:
             try:
                 changed = await reassign_task(conn, task_id=task_id, assignee=chosen, actor=user,
@@ -194,6 +204,9 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     async def open_log_call(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         task_id = task_id_of(body["actions"][0].get("value"))
+        if not await may(ctx, client, body["user"]["id"]):
+            await tell(client, body, NOT_ON_TEAM)
+            return
         async with ctx.engine.connect() as conn:
             task = await load_task(conn, task_id)
         if not task.live:
@@ -204,10 +217,15 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         )
 
     @app.view(str(View.LOG_CALL))
-    async def save_call(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def save_call(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
         # Checked and written before the ack: a problem must reach the modal, next to its field.
         task_id = task_id_of(view.get("private_metadata"))
         user, now = body["user"]["id"], ctx.now()
+        if not await may(ctx, client, user):
+            await ack(response_action="errors", errors={"outcome": NOT_ON_TEAM})
+            return
         try:
             call = parse_call(view["state"]["values"], now.date())
             async with ctx.engine.begin() as conn:

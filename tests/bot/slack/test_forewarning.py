@@ -12,6 +12,7 @@ from bot.settings import SettingsError, load_settings
 from bot.slack.forewarning import Forewarner, skip_step_button
 from bot.slack.ids import Action
 from bot.slack.pass_steps import slack_steps
+from bot.slack.roles import NOT_ON_TEAM
 from sequences.engine import tick
 from storage.models import Pause
 from tests.bot.slack.harness import STRANGER, SlackHarness, harness_settings
@@ -124,7 +125,7 @@ async def test_a_stranger_and_a_broken_button_are_answered_without_a_change(engi
         await slack.interact(slack.button(Action.FOREWARN_HOLD, '{"customer_id": "x"}'))
         await slack.interact(slack.button(Action.SKIP_STEP, json.dumps({"enrollment_id": 999999})))
     assert await _responses(fake_slack) == [
-        "Sorry, only collectors and managers can do that.",
+        NOT_ON_TEAM,
         "That button is out of date; run the command again.",
         ":warning: no enrollment #999999",
     ]
