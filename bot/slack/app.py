@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from bot.slack.client import slack_client
+from bot.slack.event_dedupe import SeenEvents
 
 log = logging.getLogger("arseq.slack")
 
@@ -77,6 +78,7 @@ def build_slack_app(
         # user never sees a stack trace and the log keeps what went wrong.
         log.exception("slack listener failed: %s", type(error).__name__, exc_info=error)
 
+    app.middleware(SeenEvents(now).middleware)
     for register in registrars():
         register(app, ctx)
     return app, ctx

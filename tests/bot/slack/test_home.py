@@ -73,3 +73,14 @@ async def test_pause_from_home_holds_the_account_and_publishes_again(engine, fak
     assert f"home:{COLLECTOR}" in fake_slack.views
     dms = [m.text for m in fake_slack.messages if m.channel == COLLECTOR]
     assert dms[0].startswith("Paused") and "INV-BIG: $900.00 due 2026-02-01" in dms[1]
+
+
+async def test_an_event_delivered_again_by_slack_is_handled_once(engine, fake_slack):
+    await _ledger(engine)
+    opened = {"type": "app_home_opened", "user": COLLECTOR, "tab": "home"}
+    async with SlackHarness(engine, fake_slack, now=NOW) as slack:
+        first = await slack.event(opened, event_id="Ev0AAA")
+        retry = await slack.event(opened, event_id="Ev0AAA")  # Slack's retry of the same event
+        other = await slack.event(opened, event_id="Ev0BBB")
+    assert first.status == retry.status == other.status == 200
+    assert len(fake_slack.calls_to("views.publish")) == 2
