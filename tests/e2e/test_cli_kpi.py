@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from storage.db import create_engine
+from tests.bot.test_settings import ALL_VARS
 from tests.fakes.slack_api import FakeSlackApi, FakeSlackThread
 from tests.sequences.kpi_example import build_example
 
@@ -130,3 +134,21 @@ def test_digest_without_slack_is_printed(cli, example_url):
 
     assert code == 0
     assert out.startswith("Slack is off") and "AR digest 2026-03-16" in out
+
+
+def test_two_processes_racing_for_the_days_digest_post_it_once(example_url, slack, tmp_path):
+    fake: FakeSlackApi = slack
+    env = {k: v for k, v in os.environ.items() if k not in ALL_VARS}
+    slack_vars = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL",
+                  "ARSEQ_DIGEST_CHANNEL", "ARSEQ_DIGEST_TIME", "ARSEQ_TIMEZONE")  # fmt: skip
+    env |= {name: os.environ[name] for name in slack_vars}
+    env["ARSEQ_DATABASE_URL"] = example_url
+    command = [sys.executable, "-c", "from bot.cli import main; main()",
+               "digest", "--now", "2026-03-16T09:30"]  # fmt: skip
+    racers = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    answers = sorted(racer.communicate(timeout=120)[0].strip() for racer in racers)
+    assert [racer.returncode for racer in racers] == [0, 0]
+    posted = f"digest of 2026-03-16 posted to {CHANNEL}"
+    assert answers == [posted, "the digest of 2026-03-16 was already posted; --force posts another"]
+    assert len(fake.channel_messages(CHANNEL)) == 1
