@@ -17,12 +17,14 @@ from sqlalchemy import (
     Table,
     and_,
     case,
+    cast,
     func,
     insert,
     literal,
     select,
     text,
     true,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,6 +39,16 @@ from storage.types import Money
 
 def _upsert_fn(conn: AsyncConnection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def _json_text(conn: AsyncConnection, value: Any) -> Any:
+    """JSON given as text, for a JSON column: a cast on PostgreSQL, as-is on SQLite.
+
+    (SQLite's CAST(... AS JSON) would take numeric affinity and turn the text into 0.)
+    """
+    if conn.dialect.name == "postgresql":
+        return cast(value, JSON())
+    return type_coerce(value, JSON())
 
 
 async def _count(conn: AsyncConnection, table: Table) -> int:
@@ -76,13 +88,14 @@ async def _merge_customers(
             s.c.currency,
             s.c.owner_slack_id,
             s.c.telegram_username,
-            literal(False),
-            literal([], JSON()),
+            func.coalesce(s.c.autopay, False),
+            _json_text(conn, func.coalesce(s.c.tags, "[]")),
             now,
             now,
         ).where(true()),
     )
-    # Only the columns the file has are updated: a file without `email` keeps emails.
+    # Only the columns the file has are updated: a file without `email` keeps emails,
+    # one without `autopay` or `tags` keeps those.
     given = {"name", *header}
     if "country" in given:
         given.add("currency")

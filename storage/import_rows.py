@@ -71,8 +71,11 @@ class Columns:
 
 CUSTOMER_COLUMNS = Columns(
     required=("external_id", "name"),
-    optional=("email", "timezone", "country", "language", "owner_slack_id", "telegram_username"),
-)
+    optional=(
+        "email", "timezone", "country", "language", "owner_slack_id", "telegram_username",
+        "autopay", "tags",
+    ),
+)  # fmt: skip
 INVOICE_COLUMNS = Columns(
     required=("number", "customer_external_id", "issue_date", "due_date", "amount"),
     optional=("currency", "open_amount"),
@@ -85,7 +88,7 @@ PAYMENT_COLUMNS = Columns(
 # The staging table's columns after `line`, in the order parsers return them.
 CUSTOMER_STAGED = (
     "external_id", "name", "email", "timezone", "country", "language", "currency",
-    "owner_slack_id", "telegram_username",
+    "owner_slack_id", "telegram_username", "autopay", "tags",
 )  # fmt: skip
 INVOICE_STAGED = (
     "number", "customer_external_id", "issue_date", "due_date", "amount", "open_amount",
@@ -172,9 +175,44 @@ def _currency(value: str) -> str | None:
     return currency
 
 
+_YES = frozenset({"true", "yes", "1"})
+_NO = frozenset({"false", "no", "0", ""})
+# A tag is matched as a JSON string: no quotes, backslashes or control characters.
+_TAG = re.compile(r"[^\"\\\x00-\x1f]{1,64}")
+
+
+def parse_autopay(value: str) -> bool:
+    """true/yes/1 or false/no/0 (any case; blank is no), or a RowError."""
+    flag = value.lower()
+    if flag in _YES:
+        return True
+    if flag in _NO:
+        return False
+    raise RowError(f"bad autopay: {value!r} (expected true/false, yes/no or 1/0)")
+
+
+def parse_tags(value: str) -> str:
+    """`;`-separated tags as the JSON list the ledger stores (blank: no tags), or a RowError."""
+    tags: list[str] = []
+    for part in value.split(";"):
+        tag = part.strip()
+        if not tag or tag in tags:
+            continue
+        if not _TAG.fullmatch(tag):
+            raise RowError(f"bad tag: {tag!r} (at most 64 characters, no quotes or backslashes)")
+        tags.append(tag)
+    # Written as is (no \u escapes), so a non-ASCII exclude tag matches the stored text.
+    return "[" + ", ".join(f'"{tag}"' for tag in tags) + "]"
+
+
 def customer_parser(header: list[str], form: StorageForm) -> RowParser:
-    """A parser of customers.csv rows for this header."""
+    """A parser of customers.csv rows for this header.
+
+    `autopay` and `tags` stage as None when the file lacks the column, so the merge
+    keeps what is stored; tags stage as JSON text.
+    """
     g = {name: _getter(header, name) for name in CUSTOMER_COLUMNS.all}
+    has_autopay, has_tags = "autopay" in header, "tags" in header
 
     def parse(fields: list[str]) -> Row:
         external_id = _text(_required(g["external_id"](fields), "external_id"), "external_id", 64)
@@ -200,7 +238,12 @@ def customer_parser(header: list[str], form: StorageForm) -> RowParser:
         if telegram is not None and not _TELEGRAM_USER.fullmatch(telegram):
             raise RowError(f"bad telegram_username: {telegram!r}")
         currency = currency_of_country(country) if country else None
-        return (external_id, name, email, zone, country, language, currency, owner, telegram)
+        autopay = parse_autopay(g["autopay"](fields)) if has_autopay else None
+        tags = parse_tags(g["tags"](fields)) if has_tags else None
+        return (
+            external_id, name, email, zone, country, language, currency, owner, telegram,
+            autopay, tags,
+        )  # fmt: skip
 
     return parse
 

@@ -15,7 +15,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Date, Integer, MetaData, String, Table, and_, exists, func, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import import_rows as rows
@@ -53,6 +65,8 @@ STAGING = {
         Column("currency", String),
         Column("owner_slack_id", String),
         Column("telegram_username", String),
+        Column("autopay", Boolean),  # None: the file has no autopay column
+        Column("tags", String),  # a JSON list as text; None: no tags column
     ),
     "invoices": _staging(
         "invoices",
