@@ -248,3 +248,17 @@ async def mark_checklist_item(
         conn, kind=CHECKLIST_ITEM_DONE, now=now, actor=actor, customer_id=customer_id,
         item=item.strip(),
     )  # fmt: skip
+
+
+async def wake_customer_enrollments(
+    conn: AsyncConnection, customer_id: int, *, now: datetime
+) -> None:
+    """Make the customer's running enrollments due now, so the next tick looks at them
+    again (ending those a reply or a finished checklist ends; the others wait again)."""
+    e = Enrollment.__table__
+    await conn.execute(
+        update(e)
+        .where(e.c.customer_id == customer_id, e.c.state == EnrollmentState.ACTIVE)
+        .where(e.c.next_action_at > now)
+        .values(next_action_at=now)
+    )

@@ -21,18 +21,16 @@ from email.parser import BytesParser
 from email.utils import getaddresses
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sequences.ledger import add_task, record_event
+from sequences.ledger import add_task, record_event, wake_customer_enrollments
 from sequences.preferences import REPLIED
 from sequences.reply_text import first_lines
 from storage.models import (
     Contact,
     ContactChannel,
     Customer,
-    Enrollment,
-    EnrollmentState,
     Event,
     OutboxMessage,
 )
@@ -182,7 +180,7 @@ async def record_reply(
         conn, kind=REPLIED, now=now, actor=parsed.sender, customer_id=customer_id,
         invoice_id=invoice_id, outbox_id=outbox_id, **data,
     )  # fmt: skip
-    await _wake_enrollments(conn, customer_id, now=now)
+    await wake_customer_enrollments(conn, customer_id, now=now)
     name = await conn.scalar(select(Customer.name).where(Customer.id == customer_id))
     await add_task(
         conn, kind=TASK_KIND, customer_id=customer_id, invoice_id=invoice_id, now=now,
@@ -198,18 +196,6 @@ async def record_unreadable(
     """Note a message of the mailbox that is not an email at all (kept there for a person)."""
     await record_event(
         conn, kind=REPLY_UNREADABLE, now=now, actor=None, reason=reason, mailbox=mailbox, uid=uid
-    )
-
-
-async def _wake_enrollments(conn: AsyncConnection, customer_id: int, *, now: datetime) -> None:
-    """Make the customer's running enrollments due now: the next tick ends those that exit
-    on a reply (the planner only waits again for the others)."""
-    e = Enrollment.__table__
-    await conn.execute(
-        update(e)
-        .where(e.c.customer_id == customer_id, e.c.state == EnrollmentState.ACTIVE)
-        .where(e.c.next_action_at > now)
-        .values(next_action_at=now)
     )
 
 

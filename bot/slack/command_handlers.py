@@ -30,6 +30,7 @@ from bot.slack.app import SlackContext
 from bot.slack.builder import edit_button, open_builder
 from bot.slack.command_replies import (
     Reply,
+    checklist_reply,
     help_reply,
     link_reply,
     plain,
@@ -43,6 +44,7 @@ from bot.slack.kpi_reply import kpi_reply_blocks
 from bot.slack.status_blocks import status_blocks
 from sequences import disputes, ledger, promises
 from sequences.catalog import find_sequence, running_enrollments, sequence_overview
+from sequences.checklists import customer_checklists, tick_item
 from sequences.enrollments import Changed, enroll, unenroll
 from sequences.lookup import describe, find_customer
 from sequences.preview_report import load_preview, preview_lines
@@ -285,6 +287,20 @@ async def link(call: Call) -> Reply:
         token = await issue_link_token(conn, customer_id=customer.id, actor=call.user, now=now)
     expires = f"{(now + LINK_TTL).astimezone(call.zone):%Y-%m-%d %H:%M}"
     return link_reply(customer, token, await telegram_username(call.ctx), expires)
+
+
+async def checklist(call: Call) -> Reply:
+    command: p.ChecklistCommand = call.command
+    if command.item is None:
+        async with call.ctx.engine.connect() as conn:
+            customer = await find_customer(conn, command.customer)
+            found = await customer_checklists(conn, customer.id)
+        return checklist_reply(customer, found)
+    async with writing(call) as conn:
+        customer = await find_customer(conn, command.customer)
+        ticked = await tick_item(conn, customer_id=customer.id, query=command.item,
+                                 actor=call.user, now=call.ctx.now())  # fmt: skip
+    return checklist_reply(customer, ticked.checklists, ticked=ticked)
 
 
 async def telegram_username(ctx: SlackContext) -> str | None:

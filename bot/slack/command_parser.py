@@ -37,6 +37,7 @@ USAGE: dict[str, str] = {
     "kpi": "/ar kpi",
     "preview": "/ar preview SEQUENCE CUSTOMER",
     "link": "/ar link CUSTOMER",
+    "checklist": "/ar checklist CUSTOMER [item]",
 }
 # What each does, for `/ar help` and the manifest's description.
 SUMMARY: dict[str, str] = {
@@ -56,6 +57,7 @@ SUMMARY: dict[str, str] = {
     "kpi": "today's KPIs",
     "preview": "what a sequence would send a customer (nothing is sent)",
     "link": "a one-time Telegram link for the customer's contact",
+    "checklist": "a customer's onboarding checklist; with an item, tick it as done",
 }
 SUBCOMMANDS: tuple[str, ...] = tuple(USAGE)
 _WORDS = sorted({name.split()[0] for name in USAGE})
@@ -181,9 +183,16 @@ class Link:
     name = "link"
 
 
+@dataclass(frozen=True)
+class ChecklistCommand:
+    customer: str
+    item: str | None = None  # None: show the checklist
+    name = "checklist"
+
+
 Command = (
     Help | Status | Sequences | SequenceShow | SequenceNew | Enroll | Unenroll | Pause | Resume
-    | OpenDispute | Resolve | PromiseToPay | Tasks | Kpi | Preview | Link
+    | OpenDispute | Resolve | PromiseToPay | Tasks | Kpi | Preview | Link | ChecklistCommand
 )  # fmt: skip
 
 _CURLY = str.maketrans({"\u201c": '"', "\u201d": '"'})
@@ -378,6 +387,13 @@ def _link(args: list[str]) -> Command:
     return Link(_exactly("link", args, ("CUSTOMER",))[0])
 
 
+def _checklist(args: list[str]) -> Command:
+    if not args:
+        raise _fail("checklist", "missing CUSTOMER")
+    item = " ".join(args[1:]).strip()
+    return ChecklistCommand(args[0], item or None)
+
+
 _PARSERS: dict[str, Callable[[list[str]], Command]] = {
     "help": _nothing(Help()),
     "status": _status,
@@ -393,4 +409,5 @@ _PARSERS: dict[str, Callable[[list[str]], Command]] = {
     "kpi": _nothing(Kpi()),
     "preview": _preview,
     "link": _link,
+    "checklist": _checklist,
 }

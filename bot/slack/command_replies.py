@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 from bot.slack.blocks import TEXT_LIMIT, Block, context, escape, mention, section
 from bot.slack.command_parser import SUMMARY, USAGE
 from sequences.catalog import RunningEnrollment, SequenceSummary
+from sequences.checklists import Checklist, Ticked
 from sequences.definitions import Sequence, Step
 from sequences.lookup import describe
 from sequences.task_list import TaskList
@@ -163,3 +164,24 @@ def _sections(head: str, lines: list[str]) -> list[Block]:
             break
     blocks.append(section(text))
     return blocks
+
+
+def checklist_reply(
+    customer: Row, checklists: list[Checklist], ticked: Ticked | None = None
+) -> Reply:
+    """A customer's onboarding checklists (and what a tick did)."""
+    who = escape(describe(customer))
+    if not checklists:
+        return plain(f"*{who}* runs no onboarding checklist.")
+    lines = []
+    if ticked is not None:
+        item = escape(ticked.item)
+        lines.append(f"Ticked *{item}* for *{who}*." if ticked.changed
+                     else f"*{item}* was already ticked for *{who}*: nothing changed.")  # fmt: skip
+    for checklist in checklists:
+        lines.append(f"*{escape(checklist.sequence)}* for *{who}*:")
+        lines += [f"{':white_check_mark:' if done else ':white_large_square:'} {escape(item)}"
+                  for item, done in checklist.items]  # fmt: skip
+        if not checklist.left:
+            lines.append("All done: the onboarding ends at the next pass.")
+    return plain("\n".join(lines))

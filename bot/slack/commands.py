@@ -50,6 +50,7 @@ HANDLERS: dict[str, Handler] = {
     "kpi": h.kpi,
     "preview": h.preview,
     "link": h.link,
+    "checklist": h.checklist,
 }
 
 

@@ -47,6 +47,8 @@ from bot.slack.command_parser import USAGE, UsageError, parse
         ("preview past-due ACME", p.Preview("past-due", "ACME")),
         ('preview past-due "Acme Corp"', p.Preview("past-due", "Acme Corp")),
         ("link ACME", p.Link("ACME")),
+        ("checklist ACME", p.ChecklistCommand("ACME")),
+        ('checklist "Acme Corp" tax form', p.ChecklistCommand("Acme Corp", "tax form")),
     ],
 )  # fmt: skip
 def test_each_subcommand_parses_to_its_typed_command(text, command):
@@ -96,6 +98,7 @@ def test_each_subcommand_parses_to_its_typed_command(text, command):
         ("kpi today", "unexpected 'today'", "kpi"),
         ("preview past-due", "missing CUSTOMER", "preview"),
         ("link", "missing CUSTOMER", "link"),
+        ("checklist", "missing CUSTOMER", "checklist"),
         ("help me", "unexpected 'me'", "help"),
     ],
 )  # fmt: skip
