@@ -22,7 +22,6 @@ from bot.email_replies import add_replies
 from bot.links import add_links
 from bot.settings import Settings
 from bot.slack.mount import add_slack
-from bot.telegram.mount import add_telegram
 from sequences.channels import Channel
 
 log = logging.getLogger("arseq.channels")
@@ -56,7 +55,10 @@ def build_adapters(settings: Settings, engine: AsyncEngine) -> Adapters:
     adapters = Adapters()
     add_links(adapters, settings, engine)
     add_email(adapters, settings, engine)
-    add_telegram(adapters, settings, engine)
+    if settings.telegram_enabled:  # aiogram takes seconds to import: only when used
+        from bot.telegram.mount import add_telegram
+
+        add_telegram(adapters, settings, engine)
     add_replies(adapters, settings, engine)
     add_slack(adapters, settings, engine)
     return adapters

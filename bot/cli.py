@@ -138,9 +138,15 @@ def run_service(
 
 @app.command()
 def worker() -> None:
-    """Scheduler and dispatch only (several against PostgreSQL)."""
-    settings()
-    not_yet("worker", 8, "the scale-out worker")
+    """The clock and dispatch without the HTTP front (any number against PostgreSQL).
+
+    On a SQLite file only one `arseq run` or `arseq worker` runs at a time; a second
+    one is refused. SIGTERM stops claiming, lets the sends in flight finish, releases
+    the rest and exits 0.
+    """
+    from bot.commands.service import run_service as run_it
+
+    run_it(settings(), http_port=None)
 
 
 @app.command()

@@ -4,6 +4,11 @@ The clock is an APScheduler interval job that only says "look now": each pass is
 engine tick, then dispatch until nothing more is claimed, so the database decides what
 is due and several processes never double a touch. A pass never overlaps the previous
 one (`max_instances=1`, `coalesce=True`).
+
+A pass that fails (the database gone away, say) is logged and the clock backs off:
+the next passes are skipped for one period, then two, four... up to BACKOFF_CAP, and
+the first pass that works again resets it. Stopping sets `halt`: dispatch claims no new
+batch, and releases the rows of the batch in flight that it has not started to send.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from sequences.channels import Channel
-from sequences.dispatch import DispatchReport, dispatch_once
+from sequences.dispatch import DispatchPolicy, DispatchReport, dispatch_once
 from sequences.engine import EngineConfig, TickReport, tick
 
 log = logging.getLogger("arseq.clock")
@@ -32,6 +37,8 @@ PassStep = Callable[[AsyncEngine, datetime, str], Awaitable[str | None]]
 # A pass later than this many clock periods (and at least LATE_FLOOR) is reported late.
 LATE_PERIODS = 3
 LATE_FLOOR = timedelta(minutes=5)
+# The longest wait after failing passes (unless the clock's own period is longer).
+BACKOFF_CAP = timedelta(minutes=1)
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -43,6 +50,11 @@ def engine_config(settings: Settings) -> EngineConfig:
         pay_url=settings.pay_url,
         promise_grace=settings.promise_grace,
     )
+
+
+def dispatch_policy(settings: Settings) -> DispatchPolicy:
+    """Dispatch's knobs from the configuration (the claim's lease)."""
+    return DispatchPolicy(lease=settings.dispatch_lease)
 
 
 def worker_name(role: str) -> str:
@@ -57,11 +69,18 @@ async def scheduler_pass(
     now: datetime,
     config: EngineConfig,
     worker: str,
+    policy: DispatchPolicy | None = None,
+    halt: asyncio.Event | None = None,
 ) -> tuple[TickReport, DispatchReport]:
-    """One engine tick at `now`, then dispatch until nothing more is claimed."""
+    """One engine tick at `now`, then dispatch until nothing more is claimed or `halt`."""
     report = await tick(engine, now=now, config=config)
     sent = DispatchReport()
-    while (part := await dispatch_once(engine, channels, now=now, worker=worker)).claimed:
+    while halt is None or not halt.is_set():
+        part = await dispatch_once(
+            engine, channels, now=now, worker=worker, policy=policy, halt=halt
+        )
+        if not part.claimed:
+            break
         sent.add(part)
     return report, sent
 
@@ -90,11 +109,15 @@ class Clock:
     every: timedelta
     worker: str
     steps: list[PassStep] = field(default_factory=list)
+    policy: DispatchPolicy | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     last_pass_at: datetime | None = None
     last_error: str | None = None
     passes: int = 0
     stopping: bool = False
+    failures: int = 0
+    retry_at: datetime | None = None
+    halt: asyncio.Event = field(default_factory=asyncio.Event)
     _busy: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run_pass(self, now: datetime | None = None) -> None:
@@ -103,20 +126,37 @@ class Clock:
             if self.stopping:
                 return
             at = now or datetime.now(UTC)
+            if self.retry_at is not None and at + self.every / 10 < self.retry_at:
+                return  # backing off after failed passes
             try:
                 report, sent = await scheduler_pass(
-                    self.engine, self.channels, now=at, config=self.config, worker=self.worker
-                )
+                    self.engine, self.channels, now=at, config=self.config,
+                    worker=self.worker, policy=self.policy, halt=self.halt,
+                )  # fmt: skip
             except Exception as exc:  # the clock must survive a bad pass; the next one retries
-                self.last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                log.exception("scheduler pass failed")
+                self._failed(at, exc)
                 return
+            if self.failures:
+                log.info("pass %s worked again after %d failed", at.isoformat(), self.failures)
             self.last_pass_at, self.last_error = at, None
+            self.failures, self.retry_at = 0, None
             self.passes += 1
             if report.due or sent.claimed:
                 log.info("pass %s: %s; sent %d", at.isoformat(), report.summary(), sent.sent)
             for line in await run_steps(self.steps, self.engine, at, self.worker):
                 log.info("%s", line)
+
+    def _failed(self, at: datetime, exc: Exception) -> None:
+        """Log a failed pass and back off: skip passes for 1, 2, 4... periods (capped)."""
+        self.last_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        self.failures += 1
+        wait = min(self.every * 2 ** (self.failures - 1), max(BACKOFF_CAP, self.every))
+        self.retry_at = at + wait
+        if self.failures == 1:
+            log.exception("scheduler pass failed; next try in %ss", wait.total_seconds())
+        else:
+            log.error("scheduler pass failed again (%d in a row): %s; next try in %ss",
+                      self.failures, self.last_error, wait.total_seconds())  # fmt: skip
 
     def late_by(self, now: datetime) -> timedelta | None:
         """How late the clock is at `now`, or None when it is on time."""
@@ -132,6 +172,7 @@ class Clock:
     async def stop(self, scheduler: AsyncIOScheduler) -> None:
         """Start no new pass, let the one in flight finish, then stop the scheduler."""
         self.stopping = True
+        self.halt.set()
         scheduler.pause()
         await self.idle()
         scheduler.shutdown(wait=False)

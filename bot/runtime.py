@@ -1,7 +1,8 @@
 """Wiring of the running service: database, channels, the clock, the HTTP app; start and stop.
 
-SIGTERM (or SIGINT) stops the clock, lets the pass in flight finish, stops the HTTP
-app, closes the channels and returns.
+SIGTERM (or SIGINT) stops the clock: no new batch is claimed, the sends already
+started finish and are recorded, the rows claimed but not started are released for
+another worker. Then the HTTP app stops, the channels close and `serve` returns.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels import Adapters, build_adapters
-from bot.clock import Clock, engine_config, start_scheduler, worker_name
+from bot.clock import Clock, dispatch_policy, engine_config, start_scheduler, worker_name
 from bot.commands.common import ready_engine
 from bot.settings import Settings
 from bot.slack.pass_steps import slack_steps
@@ -46,7 +47,8 @@ async def serve(
         parts = adapters(settings, engine)
         role = "run" if http_port is not None else "worker"
         clock = Clock(engine, parts.channels, engine_config(settings), settings.tick_every,
-                      worker_name(role), steps=slack_steps(settings))  # fmt: skip
+                      worker_name(role), steps=slack_steps(settings),
+                      policy=dispatch_policy(settings))  # fmt: skip
         runner: web.AppRunner | None = None
         port = None
         if http_port is not None:
@@ -60,6 +62,9 @@ async def serve(
             port = runner.addresses[0][1] if runner.addresses else http_port
             log.info("listening on port %s", port)
         scheduler = start_scheduler(clock)
+        if http_port is None:
+            log.info("worker %s: a pass every %ss, no HTTP front", clock.worker,
+                     settings.tick_every.total_seconds())  # fmt: skip
         services = [asyncio.create_task(run(stop)) for run in parts.services]
         try:
             if ready is not None:

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     min_balance: Decimal = Field(default=Decimal(0), ge=0, validation_alias="ARSEQ_MIN_BALANCE")
     exclude_tag: str | None = Field(default="no-reminders", validation_alias="ARSEQ_EXCLUDE_TAG")
     tick_every: timedelta = Field(default=timedelta(minutes=1), validation_alias="ARSEQ_TICK_EVERY")
+    dispatch_lease: timedelta = Field(
+        default=timedelta(minutes=5), validation_alias="ARSEQ_DISPATCH_LEASE"
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -119,7 +122,9 @@ class Settings(BaseSettings):
         # `FOO=` in a .env file means "not set", not "set to the empty string".
         return None if isinstance(value, str) and value.strip() == "" else value
 
-    @field_validator("frequency_cap", "promise_grace", "tick_every", mode="before")
+    @field_validator(
+        "frequency_cap", "promise_grace", "tick_every", "dispatch_lease", mode="before"
+    )
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -129,7 +134,7 @@ class Settings(BaseSettings):
             return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
         return value
 
-    @field_validator("tick_every")
+    @field_validator("tick_every", "dispatch_lease")
     @classmethod
     def _tick_every(cls, value: timedelta) -> timedelta:
         if not timedelta(seconds=1) <= value <= timedelta(hours=1):

@@ -6,10 +6,17 @@ case and never lost. Temporary failures are retried with exponential backoff (or
 provider's Retry-After, whichever is later); permanent ones mark the contact, fall
 back to the customer's next channel, and then to a collector task. A dead address
 (a bounce, a blocked chat) always gives the owner a task to fix it.
+
+The sends of a batch overlap (at most `DispatchPolicy.concurrency` in flight), so a
+provider's latency is paid once per wave, not once per message. When `halt` is set
+(the process is stopping), no send is started any more: the sends in flight finish
+and are recorded, and the rows not started are released (claim and lease cleared) so
+another worker takes them at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +34,13 @@ from sequences.channels import (
 )
 from sequences.dispatch_checks import CUSTOMER_MESSAGE, recheck
 from sequences.ledger import add_task
-from sequences.outbox_records import Outcome, add_events, event_row, record_outcomes
+from sequences.outbox_records import (
+    Outcome,
+    add_events,
+    event_row,
+    record_outcomes,
+    release_claims,
+)
 from storage.models import Contact, ContactChannel, OutboxMessage, OutboxState
 from storage.queries import claim_outbox
 
@@ -43,9 +56,10 @@ DEAD_CONTACT_TASKS = {
 
 @dataclass(frozen=True)
 class DispatchPolicy:
-    """How hard dispatch tries, and how long a claim lasts."""
+    """How hard dispatch tries, how many sends overlap, and how long a claim lasts."""
 
     batch: int = 100
+    concurrency: int = 8
     lease: timedelta = timedelta(minutes=5)
     max_attempts: int = 8
     backoff_base: timedelta = timedelta(minutes=1)
@@ -70,10 +84,12 @@ class DispatchReport:
     failed: int = 0
     fallbacks: int = 0
     tasks: int = 0
+    released: int = 0
 
     @property
     def claimed(self) -> int:
-        return self.sent + sum(self.skipped.values()) + self.retried + self.failed
+        settled = self.sent + sum(self.skipped.values()) + self.retried + self.failed
+        return settled + self.released
 
     def add(self, part: DispatchReport) -> None:
         """Count `part` (another pass) into this report."""
@@ -82,6 +98,7 @@ class DispatchReport:
         self.failed += part.failed
         self.fallbacks += part.fallbacks
         self.tasks += part.tasks
+        self.released += part.released
         for reason, count in part.skipped.items():
             self.skipped[reason] = self.skipped.get(reason, 0) + count
 
@@ -93,14 +110,16 @@ async def dispatch_once(
     now: datetime,
     worker: str,
     policy: DispatchPolicy | None = None,
+    halt: asyncio.Event | None = None,
 ) -> DispatchReport:
     """Claim one batch of due rows and settle each: sent, skipped, retried or failed.
 
     The batch is re-checked together, each channel may prepare its part of it at once
-    (`prepare`, e.g. the link tokens of every email), then the rows are sent one by one;
-    what was sent is recorded together at the end of the batch, even when a send raised
-    something unexpected. A process that dies mid-batch leaves its sent rows claimed: they
-    are sent once more after the lease (the guarantee in docs/operations.md).
+    (`prepare`, e.g. the link tokens of every email), then the rows are sent, several at
+    once; what was sent is recorded together at the end of the batch, even when a send
+    raised something unexpected. A process that dies mid-batch leaves its sent rows
+    claimed: they are sent once more after the lease (the guarantee in
+    docs/operations.md). Once `halt` is set, rows not yet started are released.
     """
     policy = policy or DispatchPolicy()
     report = DispatchReport()
@@ -108,7 +127,11 @@ async def dispatch_once(
         rows = await claim_outbox(
             conn, now=now, worker=worker, limit=policy.batch, lease=policy.lease
         )
-    if not rows:
+    if not rows or (halt is not None and halt.is_set()):
+        if rows:
+            async with engine.begin() as conn:
+                await release_claims(conn, rows)
+            report.released = len(rows)
         return report
     async with engine.connect() as conn:
         verdicts = await recheck(conn, rows, now=now, promise_grace=policy.promise_grace)
@@ -124,17 +147,32 @@ async def dispatch_once(
     ready = [(r, _outgoing(r, verdicts[r.id].address)) for r in rows if r not in skipped]
     await _prepare(channels, [message for _, message in ready])
     sent: list[Outcome] = []
-    try:
-        for row, message in ready:
+    started: set[int] = set()
+    gate = asyncio.Semaphore(max(1, policy.concurrency))
+
+    async def one(row: Row, message: OutgoingMessage) -> None:
+        async with gate:
+            if halt is not None and halt.is_set():
+                return
+            started.add(row.id)
             result = await _send(engine, channels, row, message, now=now, policy=policy,
                                  report=report)  # fmt: skip
             if result is not None:
                 sent.append(_sent(row, now, result))
+
+    try:
+        done = await asyncio.gather(*(one(r, m) for r, m in ready), return_exceptions=True)
     finally:
-        if sent:
+        unstarted = [r for r, _ in ready if r.id not in started]
+        if sent or unstarted:
             async with engine.begin() as conn:
                 await record_outcomes(conn, sent, now)
+                await release_claims(conn, unstarted)
             report.sent += len(sent)
+            report.released += len(unstarted)
+    for outcome in done:
+        if isinstance(outcome, BaseException):
+            raise outcome
     return report
 
 

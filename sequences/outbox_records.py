@@ -2,7 +2,7 @@
 
 Outcomes of a batch are written together (one `executemany` per shape of change, one
 for the events), so a batch of sends costs a few statements, not a few per message.
-Only the claimant may settle a row: a worker whose lease ran out, and whose row another
+Only the claimant may settle (or release) a row: a worker whose lease ran out, and whose row another
 worker claimed again, must not overwrite that worker's outcome.
 """
 
@@ -78,3 +78,23 @@ async def record_outcomes(
         ]  # fmt: skip
         await conn.execute(stmt, params)
     await add_events(conn, [event_row(x.row, x.event, now, x.reason, **x.data) for x in done])
+
+
+async def release_claims(conn: AsyncConnection, rows: Iterable[Row]) -> None:
+    """Give claimed rows back unsent: pending again, no lease, the claim's attempt undone."""
+    o = OutboxMessage.__table__
+    params = [{"o_id": r.id, "o_by": r.claimed_by, "o_attempts": r.attempts} for r in rows]
+    if not params:
+        return
+    stmt = (
+        update(o)
+        .where(
+            o.c.id == bindparam("o_id"),
+            o.c.claimed_by == bindparam("o_by"),
+            o.c.attempts == bindparam("o_attempts"),
+            o.c.state == OutboxState.SENDING,
+        )
+        .values(state=OutboxState.PENDING, lease_until=None, claimed_by=None)
+        .values(attempts=o.c.attempts - 1)
+    )
+    await conn.execute(stmt, params)

@@ -1,4 +1,8 @@
-"""`arseq run`: the service in the foreground until SIGTERM or Ctrl-C."""
+"""`arseq run` and `arseq worker`: the service in the foreground until SIGTERM or Ctrl-C.
+
+On a SQLite file only one of them runs at a time (`bot.writer_lock`): a second is
+refused with one line before it logs anything.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,18 @@ import sys
 
 from bot.runtime import serve
 from bot.settings import Settings
+from bot.writer_lock import single_writer
 
 log = logging.getLogger("arseq")
 
 
-def run_service(settings: Settings, *, http_port: int) -> None:
-    """Report what is off, then run the clock and the HTTP app."""
+def run_service(settings: Settings, *, http_port: int | None) -> None:
+    """Report what is off, then run the clock, and the HTTP app unless `http_port` is None."""
+    with single_writer(settings.database_url):
+        _run(settings, http_port)
+
+
+def _run(settings: Settings, http_port: int | None) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
@@ -24,5 +34,5 @@ def run_service(settings: Settings, *, http_port: int) -> None:
     asyncio.run(_serve(settings, http_port))
 
 
-async def _serve(settings: Settings, http_port: int) -> None:
+async def _serve(settings: Settings, http_port: int | None) -> None:
     await serve(settings, http_port=http_port)

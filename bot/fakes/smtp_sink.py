@@ -3,11 +3,13 @@
 `async with SmtpSink() as sink:` listens on a free 127.0.0.1 port in the running loop.
 It keeps each accepted message (envelope and raw bytes), counts connections, and can
 be told to answer badly: `fail_next(2, "451 ...", at="DATA")`, `refuse("a@b", "550 ...")`,
-`reject_connections(1)` (a 421 greeting), `drop_connections()`. TLS: pass `tls="starttls"`
-or `tls="tls"` with a certificate; `auth=(user, password)` requires a login.
+`reject_connections(1)` (a 421 greeting), `drop_connections()`; `delay` seconds of
+latency before each DATA answer; `gate` (an Event, open by default) holds DATA answers
+while cleared. TLS: pass `tls="starttls"` or `tls="tls"` with a certificate;
+`auth=(user, password)` requires a login.
 
-`python -m bot.fakes.smtp_sink [--keep]` runs one in its own process (the benchmark's
-receiver): it prints its port, then serves until stdin closes.
+`python -m bot.fakes.smtp_sink [--keep] [--delay-ms N]` runs one in its own process (the
+benchmark's receiver): it prints its port, then serves until stdin closes.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.sink.delay:  # a distant provider's latency
+            await asyncio.sleep(self.sink.delay)
+        await self.sink.gate.wait()
         if answer := self.sink.faults.take("DATA"):
             return answer
         self.sink.accepted += 1
@@ -128,8 +133,12 @@ class SmtpSink:
         cert: tuple[str, str] | None = None,
         auth: tuple[str, str] | None = None,
         keep: bool = True,
+        delay: float = 0.0,
     ) -> None:
         self.tls, self.cert, self.auth, self.keep = tls, cert, auth, keep
+        self.delay = delay
+        self.gate = asyncio.Event()
+        self.gate.set()
         self.received: list[Received] = []
         self.accepted = 0
         self.connections = 0
@@ -218,12 +227,13 @@ class SmtpSink:
         await self._server.wait_closed()
 
 
-async def _serve_until_stdin_closes(keep: bool) -> None:
-    async with SmtpSink(keep=keep) as sink:
+async def _serve_until_stdin_closes(keep: bool, delay: float) -> None:
+    async with SmtpSink(keep=keep, delay=delay) as sink:
         print(sink.port, flush=True)
         await asyncio.to_thread(sys.stdin.read)
         print(sink.accepted, flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve_until_stdin_closes(keep="--keep" in sys.argv))
+    delay_ms = float(sys.argv[sys.argv.index("--delay-ms") + 1]) if "--delay-ms" in sys.argv else 0
+    asyncio.run(_serve_until_stdin_closes("--keep" in sys.argv, delay_ms / 1000))

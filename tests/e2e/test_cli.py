@@ -135,18 +135,6 @@ def test_bad_usage_exits_2_with_one_line(cli, args, fragment):
     assert len(lines) == 1 and lines[0].startswith("arseq: ") and fragment in lines[0]
 
 
-@pytest.mark.parametrize(
-    ("args", "issue"),
-    [
-        (["worker"], 8),
-    ],
-)
-def test_commands_of_later_issues_say_so_and_exit_2(cli, args, issue):
-    code, _, err = cli(*args)
-    assert code == 2
-    assert err.strip().endswith(f"comes with issue #{issue}")
-
-
 def test_a_bad_setting_stops_with_the_variable_named(cli, monkeypatch, tmp_path):
     monkeypatch.setenv("ARSEQ_TIMEZONE", "Mars/Base")
     code, _, err = cli("db", "upgrade")
