@@ -22,14 +22,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiosmtplib
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.email_mime import build_email, message_id, shown_urls, text_to_html
 from bot.settings import Settings, SmtpTls
 from sequences.channels import OutgoingMessage, PermanentFailure, SendResult, TemporaryFailure
 from sequences.engagement_links import LinkRequest, MessageLinks, links_for_messages
-from storage.models import Customer, User
+from storage.owner_queries import customer_owners
 
 if TYPE_CHECKING:
     from bot.channels import Adapters
@@ -257,13 +256,9 @@ def classify(exc: aiosmtplib.SMTPException, where: str) -> TemporaryFailure | Pe
 
 
 async def owner_emails(conn: AsyncConnection, customer_ids: set[int | None]) -> dict[int, str]:
-    """The email of each customer's owner (the collector), for Reply-To, where known."""
-    ids = [cid for cid in customer_ids if cid is not None]
-    if not ids:
-        return {}
-    found = await conn.execute(
-        select(Customer.id, User.email)
-        .join(User, Customer.owner_slack_id == User.slack_user_id)
-        .where(Customer.id.in_(ids), User.email.is_not(None))
-    )
-    return {row.id: row.email for row in found}
+    """The email of each customer's owner (the collector), for Reply-To, where known.
+
+    The same owners the templates' `collector` comes from (`storage.owner_queries`).
+    """
+    owners = await customer_owners(conn, customer_ids)
+    return {cid: owner["email"] for cid, owner in owners.items() if owner["email"]}

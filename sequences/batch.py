@@ -2,8 +2,8 @@
 
 A tick takes due enrollments in batches. For a batch, the customers, invoices, disputes,
 usable contacts, last replies and messages, active pauses, checklists and engagement
-(for `send: preferred`) of all its enrollments are read with a few set-based queries,
-never one query per enrollment.
+(for `send: preferred`) and owners (the collector who signs) of all its enrollments are
+read with a few set-based queries, never one query per enrollment.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sequences.preferences import ACTIONS, LOOKBACK, Preference, preference
 from sequences.store import Stored, stored_by_id
 from storage.engagement_queries import engagement_by_channel
 from storage.models import Contact, Customer, Dispute, Invoice
+from storage.owner_queries import customer_owners
 from storage.queries import (
     active_pauses,
     checklist_done,
@@ -46,6 +47,8 @@ class Batch:
     pauses: list[Row]
     checklists: dict[int, set[str]]
     preferences: dict[int, Preference] = field(default_factory=dict)
+    # The template's `collector` per customer (name, email); absent: not known.
+    collectors: dict[int, dict[str, str | None]] = field(default_factory=dict)
 
     def customer(self, customer_id: int) -> CustomerFacts:
         """The planner's view of a customer of this batch."""
@@ -130,4 +133,5 @@ async def load_batch(conn: AsyncConnection, rows: list[Row], now: datetime) -> B
         pauses=pauses,
         checklists=await checklist_done(conn, customer_ids),
         preferences=preferences,
+        collectors=await customer_owners(conn, customer_ids),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -47,8 +47,11 @@ def message_context(
     pay_url: str | None,
     checklist: tuple[str, ...] = (),
     done: set[str] | frozenset[str] = frozenset(),
+    *,
+    collector: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """What templates see (SPEC section 5): the customer, contact, invoices, totals, links."""
+    """What templates see (SPEC section 5): the customer, contact, invoices, totals, links,
+    and the collector who signs (the owner's name and email; None when not known)."""
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for invoice in invoices:
         totals[invoice.currency] += invoice.open_amount
@@ -70,8 +73,7 @@ def message_context(
         "total": dict(totals),
         # One link for the whole message; each invoice also has its own.
         "pay_url": link(",".join(i.number for i in invoices), single) if invoices else None,
-        # Who signs: known once Slack users are (issue 5); templates handle None.
-        "collector": None,
+        "collector": dict(collector) if collector is not None else None,
         "checklist": [{"item": item, "done": item in done} for item in checklist],
     }
 
@@ -136,7 +138,8 @@ async def compose_message(
         return None
     checklist = step.checklist or () if step is not None else ()
     context = message_context(customer, invoices, contact, pay_url, checklist,
-                       batch.checklists.get(customer_id, set()))  # fmt: skip
+                       batch.checklists.get(customer_id, set()),
+                       collector=batch.collectors.get(customer_id))  # fmt: skip
     variant = None
     if isinstance(lead.decision, Notice):
         message = render(lead.decision.template, context, lead.stored.template_dirs)

@@ -8,6 +8,7 @@ engine's own context, so a preview shows what the customer would get.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,11 +120,15 @@ def render_message(
     pay_url: str | None,
     template_dirs: tuple[Path, ...],
     done: frozenset[str] = frozenset(),
+    collector: Mapping[str, str | None] | None = None,
 ) -> RenderedMessage:
     """The subject and texts of a message step, rendered as the engine renders them
-    (`done`: the onboarding checklist items the customer has done)."""
+    (`done`: the onboarding checklist items the customer has done; `collector`: the
+    owner who signs, None when not known)."""
     step = planned.step
-    context = message_context(customer, invoices, contact, pay_url, step.checklist or (), done)
+    context = message_context(
+        customer, invoices, contact, pay_url, step.checklist or (), done, collector=collector
+    )
     if planned.template is not None:
         return render(planned.template, context, template_dirs)
     assert step.body is not None  # validation: a send step has a template or a body

@@ -29,6 +29,7 @@ from sequences.preview import PlannedStep, render_message, team_text, timeline
 from sequences.store import stored_by_name
 from sequences.templates import LIBRARY_TEMPLATES, customer_locale, money
 from storage.models import Sequence as SequenceRow
+from storage.owner_queries import customer_owners
 from storage.queries import checklist_done, last_replies
 
 
@@ -60,6 +61,7 @@ class Found:
     facts: CustomerFacts
     targets: list[Target]
     contacts: list[Row]
+    collector: dict[str, str | None] | None = None
 
 
 async def load_preview(conn: AsyncConnection, name: str, query: str, *, now: datetime) -> Found:
@@ -80,7 +82,8 @@ async def load_preview(conn: AsyncConnection, name: str, query: str, *, now: dat
     )  # fmt: skip
     targets = await _targets(conn, sequence, customer, now)
     contacts = await lookup.usable_contacts(conn, customer.id)
-    return Found(sequence, dirs, origin, customer, facts, targets, contacts)
+    collector = (await customer_owners(conn, {customer.id})).get(customer.id)
+    return Found(sequence, dirs, origin, customer, facts, targets, contacts, collector)
 
 
 async def _sequence(conn: AsyncConnection, name: str) -> tuple[Sequence, tuple[Path, ...], str]:
@@ -201,6 +204,7 @@ def _step_lines(
     message = render_message(
         planned, customer=found.customer, invoices=invoices, contact=contact,
         pay_url=pay_url, template_dirs=found.template_dirs, done=found.facts.checklist_done,
+        collector=found.collector,
     )  # fmt: skip
     if (key := (message.subject, message.text)) in seen:
         return [head, f"{INDENT}(the same text as {seen[key]}.)"]
