@@ -1,11 +1,13 @@
-"""The email channel: reminders over SMTP (aiosmtplib), one connection reused across a batch.
+"""The email channel: reminders over SMTP (aiosmtplib), a few connections reused across batches.
 
 `add_email` registers it when SMTP_HOST is set. For each dispatch batch the channel
 writes the link tokens of every message (open pixel, unsubscribe, one click link per URL
 shown) and finds their Reply-To in one transaction (`prepare`); then for each message it
-builds the MIME message (`bot.email_mime`) and sends it on the open connection, which
-is opened on first use, reopened once when the server dropped it, and closed by
-`aclose` or after `idle_timeout` seconds without a message.
+builds the MIME message (`bot.email_mime`) and sends it on one of at most `connections`
+open connections (dispatch overlaps the sends of a batch, so a server's latency is not
+paid once per message). Each connection is opened on first use (the pool prefers the
+one used last, so a trickle of mail keeps one), reopened once when the server dropped
+it, and closed by `aclose` or after `idle_timeout` seconds without a message.
 
 What the server says decides what dispatch does: 4xx, a refused or timed-out connection
 and a broken setup (login refused, no STARTTLS, bad certificate) are temporary, so the
@@ -73,6 +75,7 @@ class EmailChannel:
         tls_context: ssl.SSLContext | None = None,
         timeout: float = 30.0,
         idle_timeout: float = 60.0,
+        connections: int = 8,
     ) -> None:
         self.engine = engine
         self.host, self.port = host, port or DEFAULT_PORTS[tls]
@@ -80,10 +83,10 @@ class EmailChannel:
         self._login = (username, password or "") if username else None
         self._tls_context = tls_context
         self.timeout, self.idle_timeout = timeout, idle_timeout
-        self._smtp: aiosmtplib.SMTP | None = None
-        self._lock = asyncio.Lock()
-        self._idle: asyncio.TimerHandle | None = None
-        self._closing: asyncio.Task[None] | None = None
+        self._links = [_Link(self) for _ in range(max(1, connections))]
+        self._free: asyncio.LifoQueue[_Link] = asyncio.LifoQueue()
+        for link in reversed(self._links):
+            self._free.put_nowait(link)
         self._prepared: dict[int, _Prepared] = {}
 
     @classmethod
@@ -133,48 +136,32 @@ class EmailChannel:
         return SendResult(provider_message_id=message_id(message.idempotency_key, self.sender))
 
     async def aclose(self) -> None:
-        """Say QUIT and close the connection, if one is open."""
-        self._disarm()
-        async with self._lock:
-            await self._quit()
+        """Say QUIT and close the connections that are open."""
+        for link in self._links:
+            await link.aclose()
 
     async def _transmit(self, recipient: str, data: bytes) -> None:
-        async with self._lock:
-            self._disarm()
-            try:
-                await self._sendmail(recipient, data)
-            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as exc:
-                raise classify(exc, self.where) from exc  # the client reset the envelope
-            except aiosmtplib.SMTPException as exc:
-                self._forget()
-                raise classify(exc, self.where) from exc
-            finally:
-                self._arm()
-
-    async def _sendmail(self, recipient: str, data: bytes) -> None:
+        link = await self._free.get()
         try:
-            await (await self._connection()).sendmail(self.sender, [recipient], data)
-        except aiosmtplib.SMTPServerDisconnected:
-            # The server closed the connection while it sat open: a new one, once.
-            self._forget()
-            await (await self._connection()).sendmail(self.sender, [recipient], data)
+            await link.transmit(recipient, data)
+        finally:
+            self._free.put_nowait(link)
 
-    async def _connection(self) -> aiosmtplib.SMTP:
-        if self._smtp is not None and self._smtp.is_connected:
-            return self._smtp
-        self._forget()
+    async def open_connection(self) -> aiosmtplib.SMTP:
+        """A new connection, secured and logged in as configured."""
         smtp = aiosmtplib.SMTP(
             hostname=self.host, port=self.port, timeout=self.timeout,
             use_tls=self.tls == SmtpTls.TLS, start_tls=False, tls_context=self._tls_context,
         )  # fmt: skip
+        ready = False
         try:
             await smtp.connect()
             await self._secure_and_login(smtp)
-            self._smtp = smtp
+            ready = True
         except ssl.SSLError as exc:
             raise _setup_problem(f"TLS with {self.where} failed: {exc} (check SMTP_TLS)") from exc
         finally:
-            if self._smtp is not smtp and smtp.is_connected:
+            if not ready and smtp.is_connected:
                 smtp.close()
         return smtp
 
@@ -203,6 +190,53 @@ class EmailChannel:
                 f"SMTP login to {self.where} impossible: {exc} (check SMTP_USERNAME and SMTP_TLS)"
             ) from exc
 
+
+class _Link:
+    """One SMTP connection of the channel's pool: reused, reopened once, closed when idle."""
+
+    def __init__(self, channel: EmailChannel) -> None:
+        self.channel = channel
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()
+        self._idle: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task[None] | None = None
+
+    async def aclose(self) -> None:
+        """Say QUIT and close the connection, if one is open."""
+        self._disarm()
+        async with self._lock:
+            await self._quit()
+
+    async def transmit(self, recipient: str, data: bytes) -> None:
+        where = self.channel.where
+        async with self._lock:
+            self._disarm()
+            try:
+                await self._sendmail(recipient, data)
+            except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused) as exc:
+                raise classify(exc, where) from exc  # the client reset the envelope
+            except aiosmtplib.SMTPException as exc:
+                self._forget()
+                raise classify(exc, where) from exc
+            finally:
+                self._arm()
+
+    async def _sendmail(self, recipient: str, data: bytes) -> None:
+        sender = self.channel.sender
+        try:
+            await (await self._connection()).sendmail(sender, [recipient], data)
+        except aiosmtplib.SMTPServerDisconnected:
+            # The server closed the connection while it sat open: a new one, once.
+            self._forget()
+            await (await self._connection()).sendmail(sender, [recipient], data)
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        if self._smtp is not None and self._smtp.is_connected:
+            return self._smtp
+        self._forget()
+        self._smtp = await self.channel.open_connection()
+        return self._smtp
+
     def _forget(self) -> None:
         if self._smtp is not None:
             self._smtp.close()
@@ -219,7 +253,8 @@ class EmailChannel:
 
     def _arm(self) -> None:
         if self._smtp is not None:
-            self._idle = asyncio.get_running_loop().call_later(self.idle_timeout, self._expire)
+            wait = self.channel.idle_timeout
+            self._idle = asyncio.get_running_loop().call_later(wait, self._expire)
 
     def _disarm(self) -> None:
         if self._idle is not None:

@@ -101,13 +101,13 @@ async def test_a_template_without_html_gets_its_text_escaped_into_a_layout(engin
     assert html.rstrip().endswith("</html>")
 
 
-async def test_a_batch_shares_one_connection_and_a_retry_keeps_its_message_id(engine, sink):
+async def test_a_batch_shares_the_pool_of_connections_and_keeps_message_ids(engine, sink):
     ids = await ledger(engine)
     for n in range(5):
         await queue(engine, ids, key=f"touch:k{n}")
-    email = channel_for(sink, engine)
+    email = channel_for(sink, engine, connections=2)  # the sends overlap on two connections
     report = await dispatch_once(engine, {"email": email}, now=NOW, worker="w")
-    assert report.sent == 5 and sink.connections == 1 and sink.open_connections == 1
+    assert report.sent == 5 and sink.connections == 2 and sink.open_connections == 2
     await email.aclose()
     await sink.wait_no_connections()
     ids_sent = [r.parsed()["Message-ID"] for r in sink.received]
