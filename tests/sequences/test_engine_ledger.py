@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 from sequences import disputes, ledger, promises
 from sequences.definition_loading import load_library
 from sequences.engine import EngineConfig
-from sequences.store import store_sequences
+from sequences.planner import CustomerFacts, variant_for
+from sequences.store import store_sequences, stored_by_name
 from sequences.templates import LIBRARY_TEMPLATES
 from storage.models import Customer, Dispute, Escalation, Invoice, PauseScope, Sequence
 from tests.sequences.engine_helpers import (
@@ -18,9 +19,12 @@ from tests.sequences.engine_helpers import (
     add_customer,
     add_invoice,
     enrollments,
+    outbox,
     tasks,
     utc,
 )
+
+SUBJECTS = {"past_due_firm": "Overdue:", "past_due_firm_short": "Please pay"}
 
 
 async def _overdue(engine, **customer):
@@ -169,17 +173,34 @@ async def test_autopay_tagged_and_small_balances_are_left_alone(engine):
 
 
 async def test_ab_variants_are_stable_per_customer_and_recorded(engine):
+    """Each customer's arm is the hash assignment, the same on its next invoice."""
+    customers = {}
     for n in range(12):
         customer = await add_customer(engine, f"C{n:02d}", email=f"c{n}@example.test")
-        await add_invoice(engine, customer, f"INV-{n:02d}", issued=date(2026, 1, 5),
+        customers[customer] = CustomerFacts(customer, f"C{n:02d}", f"Customer C{n:02d}")
+        await add_invoice(engine, customer, f"INV-A{n:02d}", issued=date(2026, 1, 5),
                           due=date(2026, 2, 4))  # fmt: skip
     clock = Clock(engine)
     await clock.at(utc(2026, 2, 5, 10))  # gentle (no variants)
     await clock.at(utc(2026, 2, 11, 10))  # firm: variants
-    from tests.sequences.engine_helpers import outbox
-
-    variants = [m.variant for m in await outbox(engine) if m.step_index == 1]
-    assert len(variants) == 12 and set(variants) == {"past_due_firm", "past_due_firm_short"}
+    async with engine.begin() as conn:  # the first invoices are paid; new ones come due
+        await conn.execute(update(Invoice.__table__).values(open_amount=0, status="paid"))
+        stored = await stored_by_name(conn, "past-due-standard")
+    for customer in customers:
+        await add_invoice(engine, customer, f"INV-B{customer}", issued=date(2026, 1, 21),
+                          due=date(2026, 2, 20))  # fmt: skip
+    await clock.at(utc(2026, 2, 23, 10))  # gentle for the new invoices
+    await clock.at(utc(2026, 2, 27, 10))  # firm again: the same arm for each customer
+    assert stored is not None
+    firm = [m for m in await outbox(engine) if m.step_index == 1]
+    assert len(firm) == 24
+    arms: dict[int, set[str]] = {}
+    for m in firm:
+        assert m.variant == variant_for(stored.sequence, 1, customers[m.customer_id])
+        assert m.subject.startswith(SUBJECTS[m.variant])  # spoken with the arm's words
+        arms.setdefault(m.customer_id, set()).add(m.variant)
+    assert all(len(a) == 1 for a in arms.values())
+    assert set().union(*arms.values()) == {"past_due_firm", "past_due_firm_short"}
 
 
 async def test_onboarding_chases_the_checklist_until_it_is_done(engine):
