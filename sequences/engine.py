@@ -1,11 +1,12 @@
 """One tick of the engine: enroll, plan what is due, write the outbox, advance.
 
-Only enrollments whose `next_action_at` has come are read, in batches; each batch is
-one transaction: the outbox rows it writes and the enrollments it advances commit
-together, so a tick run twice writes nothing new. Touches of one customer that fall
-due together become one message listing every invoice, and no customer gets two
-messages within the frequency cap, across all sequences. What a batch knows is read by
-`sequences.batch`; the message itself is composed and written by `sequences.messages`.
+Only enrollments whose `next_action_at` has come are read, in batches of whole
+customers (`storage.queries.claim_due_enrollments`); each batch is one transaction:
+the outbox rows it writes and the enrollments it advances commit together, so a tick
+run twice writes nothing new. Touches of one customer that fall due together become
+one message listing every invoice, and no customer gets two messages within the
+frequency cap, across all sequences. What a batch knows is read by `sequences.batch`;
+the message itself is composed and written by `sequences.messages`.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class EngineConfig:
     frequency_cap: timedelta = timedelta(days=2)
     min_balance: Decimal = Decimal(0)
     exclude_tag: str | None = "no-reminders"
-    batch: int = 500
+    batch: int = 500  # due rows naming a batch's customers (all their due rows come too)
     pay_url: str | None = None
     promise_grace: timedelta = PROMISE_GRACE
 

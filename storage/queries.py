@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     String,
     and_,
     bindparam,
@@ -18,6 +19,8 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -290,6 +293,9 @@ async def enroll_new_targets(
 
 UPDATE_MARGIN = timedelta(hours=1)  # an import's rows carry its start time, not its commit's
 FULL_SCAN_EVERY = timedelta(days=1)
+# The class of the advisory locks by which a tick's batch claims customers (PostgreSQL):
+# two int4 keys, this one and the customer id (folded into int4).
+CUSTOMER_CLAIM = 0x41525351
 
 
 @dataclass(frozen=True)
@@ -343,17 +349,48 @@ async def scan_start(conn: AsyncConnection, now: datetime) -> ScanMark:
 async def claim_due_enrollments(
     conn: AsyncConnection, *, now: datetime, limit: int
 ) -> Sequence[Row]:
-    """Active enrollments due at `now`, oldest first: only these are read (the index)."""
+    """Active enrollments due at `now`, oldest first, for whole customers.
+
+    The first `limit` due rows name the customers; every due row of those customers is
+    claimed with them, so one customer's touches are planned (and consolidated) together
+    whatever the batch size. Every read goes through an index (due rows; a customer's).
+
+    On PostgreSQL a customer is claimed with a transaction-scoped advisory lock, so two
+    workers never split one customer: one whose lock another worker holds is passed
+    over (the next due rows are looked at instead), and rows another transaction holds
+    are skipped.
+    """
     e = Enrollment.__table__
+    due = and_(e.c.state == EnrollmentState.ACTIVE, e.c.next_action_at <= now)
+    after: tuple[datetime, int] | None = None
+    customers: list[int] = []
+    while not customers:
+        window = select(e.c.customer_id, e.c.next_action_at, e.c.id).where(due)
+        if after is not None:
+            window = window.where(tuple_(e.c.next_action_at, e.c.id) > tuple_(*after))
+        rows = (await conn.execute(window.order_by(e.c.next_action_at, e.c.id).limit(limit))).all()
+        if not rows:
+            return []
+        customers = list(dict.fromkeys(r.customer_id for r in rows))
+        if conn.dialect.name == "postgresql":
+            customers = await _lock_customers(conn, customers)
+        after = (rows[-1].next_action_at, rows[-1].id)
     query = (
-        select(e)
-        .where(e.c.state == EnrollmentState.ACTIVE, e.c.next_action_at <= now)
-        .order_by(e.c.next_action_at, e.c.id)
-        .limit(limit)
+        select(e).where(due, e.c.customer_id.in_(customers)).order_by(e.c.next_action_at, e.c.id)
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return (await conn.execute(query)).all()
+
+
+async def _lock_customers(conn: AsyncConnection, customers: list[int]) -> list[int]:
+    """The customers whose claim lock this transaction could take (PostgreSQL)."""
+    taken = text(
+        "SELECT c FROM unnest(:ids) AS c "
+        "WHERE pg_try_advisory_xact_lock(:kind, (c % 2147483647)::int)"
+    ).bindparams(bindparam("ids", type_=postgresql.ARRAY(BigInteger)))
+    got = set((await conn.execute(taken, {"ids": customers, "kind": CUSTOMER_CLAIM})).scalars())
+    return [c for c in customers if c in got]
 
 
 async def last_customer_messages(
