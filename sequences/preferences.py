@@ -2,7 +2,8 @@
 
 Engagement (`storage.engagement_queries`) is scored per channel: an open counts least
 (mail clients and privacy proxies fetch pixels on their own), a click or a button
-press more, a reply or a payment soon after a message most. The best-scored channel
+press more, linking a chat (the customer chose Telegram) or a reply or a payment soon
+after a message most. The best-scored channel
 with a usable contact wins, email when nothing is known; the hour is the local hour
 of most actions on that channel, if any.
 """
@@ -14,14 +15,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sequences.engagement_links import EMAIL_OPENED, LINK_CLICKED, TELEGRAM_PRESSED
+from sequences.telegram_links import TELEGRAM_LINKED
 from storage.engagement_queries import PAID_AFTER_MESSAGE, ChannelEngagement
 
 REPLIED = "replied"
 # The customer's actions, and the channel each counts for when its event names none.
 ACTIONS = {EMAIL_OPENED: "email", LINK_CLICKED: "email", TELEGRAM_PRESSED: "telegram",
-           REPLIED: "email"}  # fmt: skip
-WEIGHTS = {EMAIL_OPENED: 1, LINK_CLICKED: 3, TELEGRAM_PRESSED: 3, REPLIED: 5,
-           PAID_AFTER_MESSAGE: 5}  # fmt: skip
+           TELEGRAM_LINKED: "telegram", REPLIED: "email"}  # fmt: skip
+WEIGHTS = {EMAIL_OPENED: 1, LINK_CLICKED: 3, TELEGRAM_PRESSED: 3, TELEGRAM_LINKED: 5,
+           REPLIED: 5, PAID_AFTER_MESSAGE: 5}  # fmt: skip
 LOOKBACK = timedelta(days=180)
 DEFAULT_ORDER = ("email", "telegram")
 

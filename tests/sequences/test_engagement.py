@@ -17,6 +17,7 @@ from sequences.engagement_links import (
 )
 from sequences.ledger import record_event
 from sequences.preferences import ACTIONS, Preference, preference
+from sequences.telegram_links import TELEGRAM_LINKED
 from storage.engagement_queries import (
     MESSAGE_SENT,
     PAID_AFTER_MESSAGE,
@@ -242,3 +243,12 @@ async def test_one_engagement_query_per_batch_whatever_the_number_of_customers(e
             sa_event.remove(engine.sync_engine, "before_cursor_execute", before)
         counts.append(len(seen))
     assert counts == [1, 1]
+
+
+def test_a_customer_who_linked_a_chat_prefers_telegram_before_any_press() -> None:
+    # Linking with /start is the customer choosing Telegram; without it `preferred` would
+    # stay on email until a press, which only a Telegram message can bring.
+    found = {"email": _engaged({EMAIL_OPENED: 3}, {9: 3}),
+             "telegram": _engaged({TELEGRAM_LINKED: 1}, {10: 1})}  # fmt: skip
+    assert preference(found) == Preference(("telegram", "email"), 10)
+    assert ACTIONS[TELEGRAM_LINKED] == "telegram"
