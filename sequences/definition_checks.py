@@ -27,6 +27,7 @@ from sequences.definitions import (
     SendWindow,
     Sequence,
     Step,
+    Trigger,
     did_you_mean,
 )
 
@@ -98,18 +99,26 @@ def _anchor_days(at: str) -> tuple[str, int]:
 
 
 def rule_issues(seq: Sequence) -> list[Issue]:
-    """Rules across fields and steps: trigger and target, anchors, step order, checklists."""
+    """Rules across fields and steps: trigger and target, anchors, step order, checklists.
+
+    Also run on what `salvage` kept of a refused definition: without a valid `kind` the
+    rules that need it are skipped, and so are steps without a valid `at`.
+    """
     issues = []
-    a_kind = f"{'an' if seq.kind[0] in 'aeiou' else 'a'} {seq.kind} sequence"
-    if TARGET_OF_TRIGGER.get(seq.trigger, seq.target) != seq.target:
+    known = seq.kind is not None
+    a_kind = f"{'an' if str(seq.kind)[0] in 'aeiou' else 'a'} {seq.kind} sequence"
+    if known and TARGET_OF_TRIGGER.get(seq.trigger, seq.target) != seq.target:
         msg = f"{a_kind} runs per {seq.target}: it cannot start on {seq.trigger}"
         fits = [t for t, target in TARGET_OF_TRIGGER.items() if target == seq.target]
         issues.append(Issue(("trigger",), msg, "use " + " or ".join([*fits, "manual"])))
-    if ExitEvent.RESOLVED in seq.exit_on and seq.kind != Kind.DISPUTES:
+    if known and ExitEvent.RESOLVED in seq.exit_on and seq.kind != Kind.DISPUTES:
         issues.append(Issue(("exit_on",), "exit_on 'resolved' is for disputes sequences"))
-    allowed = ANCHORS.get(seq.target, ("opened", "start", "due", "issued"))
+    every = ("opened", "start", "due", "issued")
+    allowed = ANCHORS.get(seq.target, every) if known else every
     last: dict[str, tuple[int, str]] = {}
     for i, step in enumerate(seq.steps):
+        if step.at is None:
+            continue
         anchor, days = _anchor_days(step.at)
         if anchor not in allowed:
             msg = f"{a_kind} has no '{anchor}' date (it runs per {seq.target})"
@@ -119,7 +128,7 @@ def rule_issues(seq: Sequence) -> list[Issue]:
             issues.append(Issue(("steps", i, "at"), msg, "order steps by time on each anchor"))
         if anchor not in last or days > last[anchor][0]:
             last[anchor] = (days, step.at)
-        if step.checklist and seq.kind != Kind.ONBOARDING:
+        if known and step.checklist and seq.kind != Kind.ONBOARDING:
             issues.append(Issue(("steps", i, "checklist"), "a checklist is for onboarding"))
     return issues
 
@@ -162,3 +171,45 @@ def _named_template_issues(
             msg = f"{what} '{name}' does not compile: {path.name}, line {problem.line}: "
             issues.append(Issue(loc, msg + problem.message, problem.hint))
     return issues
+
+
+def _bad_keys(errors: list[Any], prefix: tuple[str | int, ...]) -> set[str | int]:
+    """The keys right under `prefix` that an error is about (at them or inside them)."""
+    n = len(prefix)
+    return {e["loc"][n] for e in errors if len(e["loc"]) > n and tuple(e["loc"][:n]) == prefix}
+
+
+def _as_enum(kind: Any, value: Any) -> Any:
+    try:
+        return kind(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def salvage(data: dict[str, Any], error: ValidationError) -> Sequence:
+    """What parsed of a definition that failed validation, for the checks across steps.
+
+    Keys with errors are left out (a step keeps its index; a step that is not a mapping
+    or whose `at` is bad has `at` None), nothing is validated again: `rule_issues` and
+    `template_issues` then report what they can see beside pydantic's errors.
+    """
+    errors = error.errors()
+    bad = _bad_keys(errors, ())
+    steps: list[Step] = []
+    raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    for i, raw in enumerate(raw_steps or ()):
+        if not isinstance(raw, dict):
+            steps.append(Step.model_construct(at=None))
+            continue
+        wrong = _bad_keys(errors, ("steps", i))
+        fields = {k: v for k, v in raw.items() if k in Step.model_fields and k not in wrong}
+        fields.setdefault("at", None)
+        steps.append(Step.model_construct(**fields))
+    raw_exits = data.get("exit_on") if "exit_on" not in bad else ()
+    exits = raw_exits if isinstance(raw_exits, list | tuple) else ()
+    return Sequence.model_construct(
+        kind=None if "kind" in bad else _as_enum(Kind, data.get("kind")),
+        trigger=None if "trigger" in bad else _as_enum(Trigger, data.get("trigger")),
+        exit_on=tuple(e for e in (_as_enum(ExitEvent, x) for x in exits) if e is not None),
+        steps=tuple(steps),
+    )

@@ -19,7 +19,12 @@ from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sequences import templates
-from sequences.definition_checks import pydantic_issues, rule_issues, template_issues
+from sequences.definition_checks import (
+    pydantic_issues,
+    rule_issues,
+    salvage,
+    template_issues,
+)
 from sequences.definitions import Sequence, Trigger
 from sequences.templates import Problem
 
@@ -116,15 +121,17 @@ def _parse(
     if root is None or not isinstance(data, dict):
         return None, [problem(1, "a sequence definition is a YAML mapping (name:, kind:, ...)")]
     problems = [problem(p.line, p.message) for p in _duplicate_keys(root)]
+    if template_dirs is None:
+        path = Path(source_name)
+        template_dirs = templates.template_dirs_for(path if path.is_file() else None)
+    seq: Sequence | None = None
     try:
-        seq: Sequence | None = Sequence.model_validate(data)
-        issues = rule_issues(seq)
-        if template_dirs is None:
-            path = Path(source_name)
-            template_dirs = templates.template_dirs_for(path if path.is_file() else None)
-        issues += template_issues(seq, tuple(template_dirs))
+        seq = Sequence.model_validate(data)
+        checked, issues = seq, []
     except ValidationError as exc:
-        seq, issues = None, pydantic_issues(exc)
+        # Every problem at once: the steps and templates of what did parse are checked too.
+        checked, issues = salvage(data, exc), pydantic_issues(exc)
+    issues += rule_issues(checked) + template_issues(checked, tuple(template_dirs))
     problems += [problem(_line_at(root, i.loc, i.inner_line), i.message, i.hint) for i in issues]
     if seq is not None:
         seq._source = source_name
@@ -152,7 +159,7 @@ def load_sequence_text(
     return seq
 
 
-def _load_all(path: Path) -> tuple[list[Sequence], list[Problem]]:
+def _load_all(path: Path, against: Iterable[Sequence] = ()) -> tuple[list[Sequence], list[Problem]]:
     files = [path] if path.is_file() else sorted([*path.glob("*.yml"), *path.glob("*.yaml")])
     sequences, problems, seen = [], [], {}
     for file in files:
@@ -168,12 +175,21 @@ def _load_all(path: Path) -> tuple[list[Sequence], list[Problem]]:
             problems.append(Problem(seq._lines["name"], msg, "names are unique", str(file)))
         seen.setdefault(seq.name, file.name)
         sequences.append(seq)
-    return sequences, problems + find_overlaps(sequences)
+    problems += find_overlaps(sequences) + overlaps_with(sequences, against)
+    return sequences, problems
 
 
-def validate_directory(path: Path) -> list[Problem]:
+def check_directory(
+    path: Path, against: Iterable[Sequence] = ()
+) -> tuple[list[Sequence], list[Problem]]:
+    """The definitions under `path` that parsed, and every problem: in each file, names
+    used twice, overlaps between them and with `against` (sequences already running)."""
+    return _load_all(Path(path), against)
+
+
+def validate_directory(path: Path, against: Iterable[Sequence] = ()) -> list[Problem]:
     """Problems in every definition under `path` (a file or a folder), duplicates, overlaps."""
-    return _load_all(Path(path))[1]
+    return _load_all(Path(path), against)[1]
 
 
 def load_directory(path: Path) -> list[Sequence]:
@@ -187,6 +203,15 @@ def load_directory(path: Path) -> list[Sequence]:
 def load_library() -> list[Sequence]:
     """The built-in sequences."""
     return load_directory(LIBRARY_DIR)
+
+
+def overlaps_with(loaded: Iterable[Sequence], others: Iterable[Sequence]) -> list[Problem]:
+    """Loaded sequences that one event would start together with one of `others`
+    (an other that a loaded sequence replaces, by name, does not count)."""
+    loaded = list(loaded)
+    replaced = {s.name for s in loaded}
+    rest = [s for s in others if s.name not in replaced]
+    return [p for seq in loaded for other in rest for p in find_overlaps([other, seq])]
 
 
 def find_overlaps(sequences: Iterable[Sequence]) -> list[Problem]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.commands.common import ready_engine
 from bot.errors import CliError
 from bot.settings import Settings
-from sequences.definition_loading import DefinitionError, find_overlaps, load_directory
+from sequences.definition_loading import check_directory, load_library, overlaps_with
 from sequences.definitions import Problem, Sequence
 from sequences.store import LoadResult, active_sequences, ensure_library, store_sequences
 from sequences.templates import template_dirs_for
@@ -29,21 +29,31 @@ def _report(problems: list[Problem], path: Path, *, stored: bool) -> CliError:
     return CliError(f"{path}: {len(problems)} problem(s){tail}")
 
 
-def _definitions(path: Path, *, stored: bool) -> list[Sequence]:
-    """Every definition at `path` (a file or a folder), or every problem and exit 1."""
+def _definitions(
+    path: Path, *, stored: bool, against: list[Sequence] | None = None
+) -> list[Sequence]:
+    """Every definition at `path` (a file or a folder), or every problem and exit 1
+    (overlaps with `against` included)."""
     if not path.exists():
         raise CliError(f"no such file or folder: {path}")
     if path.is_dir() and not [*path.glob("*.yml"), *path.glob("*.yaml")]:
         raise CliError(f"no *.yml or *.yaml files in {path}")
-    try:
-        return load_directory(path)
-    except DefinitionError as exc:
-        raise _report(exc.problems, path, stored=stored) from None
+    sequences, problems = check_directory(path, against or ())
+    if problems:
+        raise _report(sorted(problems, key=_where), path, stored=stored)
+    return sequences
+
+
+def _where(problem: Problem) -> tuple[str, int]:
+    return problem.source, problem.line
 
 
 def validate(path: Path) -> None:
-    """Print every problem with its line (exit 1), or how many definitions are fine."""
-    sequences = _definitions(path, stored=False)
+    """Print every problem with its line (exit 1), or how many definitions are fine.
+
+    Needs no database: overlaps are checked against the built-in library, which a new
+    install runs (`load` checks against what is stored)."""
+    sequences = _definitions(path, stored=False, against=load_library())
     print(f"{len(sequences)} sequence(s) OK")
 
 
@@ -55,21 +65,13 @@ def load(settings: Settings, path: Path) -> None:
         print(f"{result.name}: version {result.version} ({state})")
 
 
-def clashes_with_stored(loaded: list[Sequence], stored: list[Sequence]) -> list[Problem]:
-    """Loaded sequences that one event would start together with a stored, active one
-    (stored versions that the load replaces do not count)."""
-    replaced = {s.name for s in loaded}
-    others = [s for s in stored if s.name not in replaced]
-    return [p for seq in loaded for other in others for p in find_overlaps([other, seq])]
-
-
 async def _store(settings: Settings, path: Path, sequences: list[Sequence]) -> list[LoadResult]:
     now = datetime.now(UTC)
     async with ready_engine(settings) as engine, engine.begin() as conn:
         # As the first tick would: so what runs does not depend on which came first.
         await ensure_library(conn, now=now)
         stored = [s.sequence for s in await active_sequences(conn)]
-        if problems := clashes_with_stored(sequences, stored):
+        if problems := overlaps_with(sequences, stored):
             raise _report(problems, path, stored=True)
         results: list[LoadResult] = []
         for source in dict.fromkeys(s._source for s in sequences):

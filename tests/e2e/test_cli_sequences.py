@@ -118,6 +118,38 @@ def test_validate_prints_every_problem_at_its_line(cli, tmp_path):
     ]
 
 
+def test_validate_reports_structural_and_template_problems_in_one_run(cli, tmp_path):
+    text = BAD.replace("template: past_due_firm", "template: past_due_frim").replace(
+        'task: "Call {{ customer.name }}"', 'task: "Call {{ customer.__init__ }}"'
+    )
+    bad = _write(tmp_path / "bad.yml", text)
+    code, _, err = cli("sequences", "validate", str(bad), db_url=NOWHERE)
+    assert code == 1
+    lines = err.splitlines()
+    assert lines[0].startswith(f"{bad}:5: steps.0.at: bad offset 'due+1x'")
+    assert lines[1].startswith(f"{bad}:9: steps.1.send: Input should be")
+    assert lines[2] == (
+        f"{bad}:10: template 'past_due_frim' not found (hint: did you mean 'past_due_firm'?)"
+    )
+    assert lines[3].startswith(f"{bad}:12: task does not compile: '__init__' is not allowed")
+    assert lines[4] == f"{bad}:13: unknown key 'colour'"
+    assert lines[5:] == [f"arseq: {bad}: 5 problem(s)"]
+
+
+def test_validate_refuses_what_load_would_refuse_beside_the_library(cli, tmp_path):
+    clash = NUDGES.replace("trigger: manual", "trigger: invoice_overdue")
+    file = _definitions(tmp_path / "clash", clash)
+    code, out, err = cli("sequences", "validate", str(file), db_url=NOWHERE)
+    assert (code, out) == (1, "")
+    assert err.splitlines()[0].startswith(
+        f"{file}:3: sequences 'past-due-standard' and 'my-nudges' both start on invoice_overdue"
+    )
+    # A new version of the library's own sequence replaces it: no overlap with itself.
+    mine = _definitions(tmp_path / "mine", clash.replace("my-nudges", "past-due-standard"))
+    code, out, err = cli("sequences", "validate", str(mine), db_url=NOWHERE)
+    assert (code, out.strip(), err) == (0, "1 sequence(s) OK", "")
+
+
 def test_validate_a_missing_path_is_one_line(cli):
     code, _, err = cli("sequences", "validate", "nowhere.yml")
     assert (code, err.strip()) == (1, "arseq: no such file or folder: nowhere.yml")

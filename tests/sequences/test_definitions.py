@@ -451,3 +451,54 @@ def test_models_built_in_python_dump_to_loadable_yaml() -> None:
     text = sequence_to_yaml(seq)
     assert "escalate: team" in text and "send_window" not in text
     assert load_sequence_text(text) == seq
+
+
+EVERYTHING_WRONG = """\
+name: all-at-once
+kind: past_due
+trigger: invoice_overdue
+colour: red
+steps:
+  - at: due+1x
+    send: email
+    template: past_due_gentle
+  - at: due+7d
+    send: email
+    template: past_due_gentel
+  - at: due+5d
+    send: email
+    subject: "Reminder {{ customer.__class__ }}"
+    body: "Hello {{ customer.name }"
+    repeat: {every: 5d}
+  - at: due+9d
+    task: "Call {{ customer.name }}"
+    size: big
+"""
+
+
+def test_structural_and_step_problems_are_reported_together_each_at_its_line() -> None:
+    text = EVERYTHING_WRONG
+    got = [(p.line, p.message) for p in validate_text(text, "all.yml")]
+    expected = [
+        (line_of(text, "colour"), "unknown key 'colour'"),
+        (line_of(text, "due+1x"), "steps.0.at: bad offset 'due+1x'"),
+        (line_of(text, "past_due_gentel"), "template 'past_due_gentel' not found"),
+        (line_of(text, "due+5d"), "steps out of order: due+5d comes after due+7d"),
+        (line_of(text, "__class__"), "subject does not compile: '__class__' is not allowed"),
+        (line_of(text, "Hello"), "body does not compile"),
+        (line_of(text, "repeat:"), "missing key 'times' in steps.2.repeat"),
+        (line_of(text, "size: big"), "unknown key 'size'"),
+    ]
+    assert len(got) == len(expected), got
+    for (line, message), (want_line, want) in zip(sorted(got), sorted(expected), strict=True):
+        assert (line, message[: len(want)]) == (want_line, want)
+
+
+def test_a_refused_kind_or_step_still_lets_the_other_steps_be_checked() -> None:
+    text = VALID.replace("kind: past_due", "kind: pastdue").replace("at: due+10d", "at: due+5d")
+    first = "  - at: due+1d\n"
+    text = text.replace(first, "  - 42\n" + first)  # a step that is not a mapping
+    messages = [p.message for p in validate_text(text)]
+    assert any(m.startswith("kind: Input should be") for m in messages)
+    assert any("out of order: due+5d comes after due+7d" in m for m in messages)
+    assert not any("cannot start on" in m for m in messages)  # no kind: no kind's rules
