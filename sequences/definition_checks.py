@@ -204,6 +204,8 @@ def salvage(data: dict[str, Any], error: ValidationError) -> Sequence:
         wrong = _bad_keys(errors, ("steps", i))
         fields = {k: v for k, v in raw.items() if k in Step.model_fields and k not in wrong}
         fields.setdefault("at", None)
+        if "send" in wrong:  # a channel unknown: do not ask its templates for a subject
+            fields["send"] = SendChannel.TELEGRAM
         steps.append(Step.model_construct(**fields))
     raw_exits = data.get("exit_on") if "exit_on" not in bad else ()
     exits = raw_exits if isinstance(raw_exits, list | tuple) else ()

@@ -502,3 +502,14 @@ def test_a_refused_kind_or_step_still_lets_the_other_steps_be_checked() -> None:
     assert any(m.startswith("kind: Input should be") for m in messages)
     assert any("out of order: due+5d comes after due+7d" in m for m in messages)
     assert not any("cannot start on" in m for m in messages)  # no kind: no kind's rules
+
+
+def test_a_refused_channel_does_not_make_its_template_need_a_subject(tmp_path: Path) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "chat_only.body.txt").write_text("Hi {{ customer.name }}")
+    text = VALID.replace(
+        "send: email\n    template: past_due_gentle", "send: sms\n    template: chat_only"
+    )
+    (tmp_path / "seq.yml").write_text(text)
+    [problem] = validate_directory(tmp_path)
+    assert problem.message.startswith("steps.0.send: Input should be")
