@@ -31,7 +31,7 @@ class JsonLines(logging.Formatter):
         line.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+        return json.dumps(line, default=str, ensure_ascii=False)
 
 
 def setup_logging(level: int = logging.INFO, *, stream: TextIO | None = None) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 
+from bot.logs import setup_logging
 from bot.runtime import serve
 from bot.settings import Settings
 from bot.writer_lock import single_writer
@@ -24,11 +24,7 @@ def run_service(settings: Settings, *, http_port: int | None) -> None:
 
 
 def _run(settings: Settings, http_port: int | None) -> None:
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-    )
-    for chatty in ("apscheduler", "alembic"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    setup_logging()  # JSON lines unless stderr is a terminal
     for line in settings.startup_report():
         log.info(line)
     asyncio.run(_serve(settings, http_port))
