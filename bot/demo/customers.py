@@ -47,7 +47,7 @@ REASONS = [
     "The service was not delivered in full",
 ]
 PROMISE_DAYS = 7
-TASKS_PER_COLLECTOR = 12  # tasks a collector gets done in a day
+TASKS_PER_PERSON = 40  # tasks a collector (or manager) gets done in a day
 _updates = itertools.count(1)
 
 
@@ -290,7 +290,8 @@ class Behaviour:
         return lines
 
     async def collectors(self, now: datetime) -> list[str]:
-        """Each collector gets through the oldest of their open tasks, as the Done button does."""
+        """Each collector gets through the oldest of their open tasks, as the Done button does;
+        a manager takes the unassigned ones (escalations)."""
         t = Task.__table__
         async with self.engine.connect() as conn:
             rows = (
@@ -303,8 +304,8 @@ class Behaviour:
             ).all()  # fmt: skip
         done: dict[str, int] = {}
         for row in rows:
-            who = row.assignee_slack_id or "U0DEMOANA"
-            if done.get(who, 0) >= TASKS_PER_COLLECTOR:
+            who = row.assignee_slack_id or MANAGERS[0]
+            if done.get(who, 0) >= TASKS_PER_PERSON:
                 continue
             async with self.engine.begin() as conn:
                 if not await complete_task(conn, task_id=row.id, actor=who, now=now):

@@ -15,6 +15,8 @@ import random
 import sys
 import tempfile
 import time as wall
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels import build_adapters
-from bot.clock import engine_config, run_steps, scheduler_pass
+from bot.clock import PassStep, engine_config, run_steps, scheduler_pass
 from bot.demo.customers import Behaviour, SimClock
 from bot.demo.feed import Feed
 from bot.demo.ledger import (
@@ -45,6 +47,8 @@ from bot.slack.pass_steps import slack_steps
 from bot.telegram.dispatcher import build_dispatcher
 from bot.telegram.limits import SendLimiter
 from bot.telegram.mount import make_bot
+from sequences.channels import Channel
+from sequences.engine import EngineConfig
 from storage.db import open_engine
 from storage.importers import import_csv
 from storage.migrate import upgrade
@@ -93,6 +97,7 @@ class Demo:
         self.ledger = generate(seed=seed, start=self.start, days=days)
         self.clock = SimClock(at(self.start, time(0)))
         self.invoice_ids: dict[int, DemoInvoice] = {}
+        self.timings: dict[str, float] = {}
 
     async def _nightly_import(self, engine: AsyncEngine, day: date) -> int:
         """Import the invoices issued today and the payments that arrived (by profile)."""
@@ -149,37 +154,17 @@ class Demo:
             feed = Feed(world, self.console)
             config = engine_config(settings)
             try:
-                linked = await behaviour.link_telegram(
-                    self.ledger.customers, self.start - timedelta(days=1)
-                )
+                day_before = self.start - timedelta(days=1)
+                with self.timed("telegram links"):
+                    linked = await behaviour.link_telegram(self.ledger.customers, day_before)
                 feed.add("customer", f"{linked} customers opened their /ar link in Telegram")
                 paid_total = 0
                 with self._progress() as progress:
                     task = progress.add_task("days", total=self.days)
                     for number in range(1, self.days + 1):
                         day = self.start + timedelta(days=number - 1)
-                        paid = await self._nightly_import(engine, day)
-                        behaviour.invoice_ids.update(self.invoice_ids)
-                        paid_total += paid
-                        if paid:
-                            feed.add("customer", f"{paid} payment(s) arrived in the bank import")
-                        for hour in PASS_HOURS:
-                            self.clock.now = at(day, time(hour))
-                            await scheduler_pass(engine, adapters.channels, now=self.clock.now,
-                                                 config=config, worker="demo")  # fmt: skip
-                            for line in await run_steps(steps, engine, self.clock.now, "demo"):
-                                log.info("%s", line, extra={"event": "after_pass"})
-                            for line in await behaviour.managers(self.clock.now):
-                                feed.add("slack", line)
-                            feed.collect(day)
-                            if hour < WORK_HOUR <= hour + 6:
-                                self.clock.now = at(day, time(WORK_HOUR))
-                                for line in await behaviour.collectors(self.clock.now):
-                                    feed.add("slack", line)
-                        self.clock.now = at(day, time(ANSWER_HOUR))
-                        for line in await behaviour.answer_reminders(day):
-                            feed.add("customer", line)
-                        feed.collect(day)
+                        paid_total += await self._day(engine, adapters.channels, steps, config,
+                                                      behaviour, feed, day)  # fmt: skip
                         progress.console.print()
                         feed.print_day(day, number)
                         progress.advance(task)
@@ -194,7 +179,52 @@ class Demo:
         summary.dso_unreminded = await counterfactual_dso(self.ledger, self.folder, end)
         summary.folder, summary.database = str(self.folder), str(self.db_path)
         summary.seconds = round(wall.perf_counter() - started, 1)
+        summary.timings = {k: round(v, 1) for k, v in self.timings.items()}
         return summary
+
+    @contextmanager
+    def timed(self, part: str) -> Iterator[None]:
+        """Add the wall time of the block to `part` (the summary's timings)."""
+        began = wall.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[part] = self.timings.get(part, 0.0) + wall.perf_counter() - began
+
+    async def _day(
+        self, engine: AsyncEngine, channels: dict[str, Channel], steps: list[PassStep],
+        config: EngineConfig, behaviour: Behaviour, feed: Feed, day: date,
+    ) -> int:  # fmt: skip
+        """One simulated day: the nightly import, the passes, the people; payments made."""
+        with self.timed("imports"):
+            paid = await self._nightly_import(engine, day)
+        behaviour.invoice_ids.update(self.invoice_ids)
+        if paid:
+            feed.add("customer", f"{paid} payment(s) arrived in the bank import")
+        for hour in PASS_HOURS:
+            self.clock.now = at(day, time(hour))
+            with self.timed("scheduler passes"):
+                await scheduler_pass(engine, channels, now=self.clock.now, config=config,
+                                     worker="demo")  # fmt: skip
+            with self.timed("Slack steps (tasks, chains, digest)"):
+                for line in await run_steps(steps, engine, self.clock.now, "demo"):
+                    log.info("%s", line, extra={"event": "after_pass"})
+            with self.timed("people"):
+                for line in await behaviour.managers(self.clock.now):
+                    feed.add("slack", line)
+                if hour < WORK_HOUR <= hour + 6:
+                    self.clock.now = at(day, time(WORK_HOUR))
+                    for line in await behaviour.collectors(self.clock.now):
+                        feed.add("slack", line)
+            with self.timed("feed"):
+                feed.collect(day)
+        self.clock.now = at(day, time(ANSWER_HOUR))
+        with self.timed("people"):
+            for line in await behaviour.answer_reminders(day):
+                feed.add("customer", line)
+        with self.timed("feed"):
+            feed.collect(day)
+        return paid
 
     def _progress(self) -> Progress:
         return Progress(TextColumn("[bold]simulated days"), BarColumn(), MofNCompleteColumn(),

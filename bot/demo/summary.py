@@ -48,6 +48,7 @@ class Summary:
     folder: str = ""
     database: str = ""
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds by part
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,5 +154,9 @@ def show(summary: Summary, console: Console) -> None:
         figures = (summary.dso_start, summary.dso_end, summary.dso_unreminded)
         dso.add_row(currency, *(_days(f.get(currency)) for f in figures))
     console.print(dso)
+    parts = ", ".join(
+        f"{k} {v} s" for k, v in sorted(summary.timings.items(), key=lambda kv: -kv[1])
+    )
+    console.print(f"Where the time went: {parts}")
     console.print(f"Emails: {summary.emails_kept} .eml files in {summary.folder}/mail · "
                   f"database {summary.database} · {summary.seconds} s")  # fmt: skip
