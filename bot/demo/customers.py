@@ -87,6 +87,7 @@ class Behaviour:
     disputes: dict[int, OpenDispute] = field(default_factory=dict)
     promised: dict[str, date] = field(default_factory=dict)  # invoice number -> promised day
     counts: dict[str, int] = field(default_factory=dict)
+    _ids: dict[str, int] = field(default_factory=dict)  # invoice number -> id
 
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -175,7 +176,7 @@ class Behaviour:
         if not message or ":" not in message:
             return False
         chat, message_id = (int(part) for part in message.split(":", 1))
-        invoice_id = next(k for k, v in self.invoice_ids.items() if v is invoice)
+        invoice_id = self._id(invoice)
         for sent in self.telegram.sent:
             if sent.chat_id != chat or sent.message_id != message_id:
                 continue
@@ -245,7 +246,9 @@ class Behaviour:
         return f"{invoice.customer.name} disputed {invoice.number} {how}: {reason}"
 
     def _id(self, invoice: DemoInvoice) -> int:
-        return next(k for k, v in self.invoice_ids.items() if v is invoice)
+        if len(self._ids) != len(self.invoice_ids):
+            self._ids = {v.number: k for k, v in self.invoice_ids.items()}
+        return self._ids[invoice.number]
 
     async def _open_dispute_id(self, invoice: DemoInvoice) -> int | None:
         d = Dispute.__table__
