@@ -21,6 +21,7 @@ MODULES: tuple[str, ...] = (
     "bench.email_bench",
     "bench.telegram_bench",
     "bench.slack_status_bench",
+    "bench.worker_bench",
 )
 
 Op = Literal[">=", "<="]

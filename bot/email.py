@@ -75,7 +75,7 @@ class EmailChannel:
         tls_context: ssl.SSLContext | None = None,
         timeout: float = 30.0,
         idle_timeout: float = 60.0,
-        connections: int = 8,
+        connections: int = 12,
     ) -> None:
         self.engine = engine
         self.host, self.port = host, port or DEFAULT_PORTS[tls]

@@ -59,7 +59,7 @@ class DispatchPolicy:
     """How hard dispatch tries, how many sends overlap, and how long a claim lasts."""
 
     batch: int = 100
-    concurrency: int = 8
+    concurrency: int = 16
     lease: timedelta = timedelta(minutes=5)
     max_attempts: int = 8
     backoff_base: timedelta = timedelta(minutes=1)

@@ -1,7 +1,8 @@
-"""A ledger of due email touches: customers, their contact and open invoice, pending outbox rows.
+"""A ledger of due touches: customers, their contact and open invoice, pending outbox rows.
 
 Shared by the worker tests and the worker benchmark: `add_due_emails` writes `count`
-reminders due at `now`, keyed `touch:<n>` (the X-ARSeq-Idempotency-Key the sink sees).
+reminders due at `now`, keyed `touch:<n>` (the X-ARSeq-Idempotency-Key the sink sees);
+`channel="telegram"` gives each customer the chat `chat_id(n)` instead.
 """
 
 from __future__ import annotations
@@ -21,8 +22,19 @@ KEY_HEADER = re.compile(rb"^X-ARSeq-Idempotency-Key: (\S+)\r?$", re.MULTILINE)
 CHUNK = 5_000
 
 
-async def add_due_emails(engine: AsyncEngine, count: int, now: datetime) -> None:
-    """`count` customers, each with an email contact, an open invoice and one due reminder."""
+def chat_id(n: int) -> int:
+    """The Telegram chat of customer `n`."""
+    return 700_000 + n
+
+
+def _address(channel: str, n: int) -> str:
+    return str(chat_id(n)) if channel == "telegram" else f"ap{n}@customer{n}.test"
+
+
+async def add_due_emails(
+    engine: AsyncEngine, count: int, now: datetime, *, channel: str = "email"
+) -> None:
+    """`count` customers, each with a contact, an open invoice and one due reminder."""
     for start in range(0, count, CHUNK):
         numbers = range(start, min(count, start + CHUNK))
         async with engine.begin() as conn:
@@ -35,7 +47,7 @@ async def add_due_emails(engine: AsyncEngine, count: int, now: datetime) -> None
                     Customer.external_id.in_([f"C{n}" for n in numbers]))
             )).all())  # fmt: skip
             await conn.execute(insert(Contact.__table__), [dict(
-                customer_id=ids[f"C{n}"], channel="email", address=f"ap{n}@customer{n}.test",
+                customer_id=ids[f"C{n}"], channel=channel, address=_address(channel, n),
                 is_primary=True, created_at=now, updated_at=now,
             ) for n in numbers])  # fmt: skip
             await conn.execute(insert(Invoice.__table__), [dict(
@@ -52,7 +64,7 @@ async def add_due_emails(engine: AsyncEngine, count: int, now: datetime) -> None
                 select(Invoice.customer_id, Invoice.id).where(Invoice.customer_id.in_(cids))
             )).all())  # fmt: skip
             await conn.execute(insert(OutboxMessage.__table__), [dict(
-                idempotency_key=f"touch:{n}", channel="email", kind="customer_message",
+                idempotency_key=f"touch:{n}", channel=channel, kind="customer_message",
                 customer_id=ids[f"C{n}"], contact_id=contacts[ids[f"C{n}"]],
                 invoice_ids=[invoices[ids[f"C{n}"]]],
                 subject=f"Invoice INV-{n} is past due",

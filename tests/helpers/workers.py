@@ -1,6 +1,7 @@
 """`arseq worker` as real processes for tests: start, wait for a log line, signal, collect.
 
 A worker's stderr is read as it comes (so its pipe never fills) and kept in `lines`.
+Use `async with Workers(env, cwd) as workers:` so a failing test leaves no process behind.
 """
 
 from __future__ import annotations
@@ -83,3 +84,24 @@ class Worker:
     async def kill(self) -> None:
         """SIGKILL, if still running."""
         await self.finish(signal.SIGKILL)
+
+
+class Workers:
+    """Starts workers and SIGKILLs whichever still run when the block ends."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+        self.started: list[Worker] = []
+
+    async def start(self, *args: str) -> Worker:
+        worker = await Worker(self.env, self.cwd, *args).start()
+        self.started.append(worker)
+        return worker
+
+    async def __aenter__(self) -> Workers:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for worker in self.started:
+            if worker.proc is not None and worker.proc.returncode is None:
+                await worker.kill()
