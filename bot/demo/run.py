@@ -57,9 +57,9 @@ from storage.models import Customer, Invoice
 log = logging.getLogger("arseq.demo")
 
 # The scheduler passes of each simulated day (UTC): every customer's 09:00-17:00 send
-# window, from Sydney and Tokyo to Los Angeles, holds at least one of them, in summer
-# and in winter.
-PASS_HOURS = (1, 7, 13, 19)
+# window, from Sydney and Tokyo to Los Angeles, holds one of them, in summer and in
+# winter (Asia-Pacific at 04:00, Europe at 12:00, the Americas at 20:00).
+PASS_HOURS = (4, 12, 20)
 WORK_HOUR = 16  # collectors work through their tasks
 ANSWER_HOUR = 22  # customers read the day's reminders and answer
 IMPORT_TIME = time(0, 5)  # the nightly import: yesterday's invoices and payments
@@ -212,7 +212,7 @@ class Demo:
             with self.timed("people"):
                 for line in await behaviour.managers(self.clock.now):
                     feed.add("slack", line)
-                if hour < WORK_HOUR <= hour + 6:
+                if hour < WORK_HOUR <= hour + 8:
                     self.clock.now = at(day, time(WORK_HOUR))
                     for line in await behaviour.collectors(self.clock.now):
                         feed.add("slack", line)

@@ -45,7 +45,7 @@ class World:
             "ARSEQ_PUBLIC_URL": "http://localhost:8080",
             "ARSEQ_PAY_URL": "https://pay.example.com/{customer}/{invoice}?amount={amount}",
             "ARSEQ_TASKS_CHANNEL": TASKS, "ARSEQ_ESCALATIONS_CHANNEL": ESCALATIONS,
-            "ARSEQ_DIGEST_CHANNEL": DIGEST, "ARSEQ_DIGEST_TIME": "07:00",
+            "ARSEQ_DIGEST_CHANNEL": DIGEST, "ARSEQ_DIGEST_TIME": "09:00",
             "ARSEQ_MANAGERS": ",".join(MANAGERS), "ARSEQ_COLLECTORS": ",".join(COLLECTORS),
             "SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_SIGNING_SECRET": "demo-signing-secret",
             "SLACK_APP_TOKEN": None, "SLACK_API_URL": self.slack.base_url,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -155,17 +153,3 @@ def test_an_unreachable_database_is_one_line(cli, tmp_path):
 def test_a_missing_file_is_one_line(cli):
     code, _, err = cli("import", "customers", "nowhere.csv")
     assert (code, err.strip()) == (1, "arseq: no such file: nowhere.csv")
-
-
-def test_console_script_runs_demo_as_installed(tmp_path):
-    script = Path(sys.executable).with_name("arseq")
-    done = subprocess.run(
-        [str(script), "demo", "--db", str(tmp_path / "demo.db"), "--seed", "1", "--days", "2"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Summary" in done.stdout and "DSO" in done.stdout
-    assert "Traceback" not in done.stderr
