@@ -71,7 +71,7 @@ class Feed:
 
     def _email(self, message: Message) -> None:
         to = str(message.get("To", ""))
-        subject = str(make_header(decode_header(str(message.get("Subject", "")))))
+        subject = " ".join(str(make_header(decode_header(str(message.get("Subject", ""))))).split())
         self.add("email", f"{to} · {subject}")
         log.info("email sent", extra={"event": "email_sent", "to_domain": to.rsplit("@", 1)[-1]})
 

@@ -143,7 +143,7 @@ class Demo:
             # The limits are per real second; the clock here is simulated.
             telegram = adapters.channels["telegram"]
             telegram.limiter = SendLimiter(per_chat=1e6, overall=1e6)  # type: ignore[attr-defined]
-            steps = slack_steps(settings, ChannelPacer(0.0))
+            steps = [self._timed_step(s) for s in slack_steps(settings, ChannelPacer(0.0))]
             bot = make_bot(TELEGRAM_TOKEN, world.telegram.base_url)
             behaviour = Behaviour(
                 engine=engine, bot=bot, dispatcher=build_dispatcher(engine, clock=self.clock),
@@ -191,6 +191,16 @@ class Demo:
         finally:
             self.timings[part] = self.timings.get(part, 0.0) + wall.perf_counter() - began
 
+    def _timed_step(self, step: PassStep) -> PassStep:
+        """The after-pass step, its wall time counted under its name."""
+        name = f"Slack {getattr(step, '__self__', step).__class__.__name__}"
+
+        async def timed_step(engine: AsyncEngine, now: datetime, worker: str) -> str | None:
+            with self.timed(name):
+                return await step(engine, now, worker)
+
+        return timed_step
+
     async def _day(
         self, engine: AsyncEngine, channels: dict[str, Channel], steps: list[PassStep],
         config: EngineConfig, behaviour: Behaviour, feed: Feed, day: date,
@@ -206,9 +216,8 @@ class Demo:
             with self.timed("scheduler passes"):
                 await scheduler_pass(engine, channels, now=self.clock.now, config=config,
                                      worker="demo")  # fmt: skip
-            with self.timed("Slack steps (tasks, chains, digest)"):
-                for line in await run_steps(steps, engine, self.clock.now, "demo"):
-                    log.info("%s", line, extra={"event": "after_pass"})
+            for line in await run_steps(steps, engine, self.clock.now, "demo"):
+                log.info("%s", line, extra={"event": "after_pass"})
             with self.timed("people"):
                 for line in await behaviour.managers(self.clock.now):
                     feed.add("slack", line)
