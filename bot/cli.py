@@ -112,10 +112,15 @@ def demo(
     days: Annotated[int, typer.Option(min=1, max=3650, help="Simulated days.")] = 60,
     seed: Annotated[int, typer.Option(help="Random seed of the sample ledger.")] = 7,
     db: Annotated[
-        Path | None, typer.Option(help="SQLite file (default: a temporary folder).")
+        Path | None,
+        typer.Option(help="A new SQLite file; its folder keeps the emails (default: temp)."),
     ] = None,
 ) -> None:
-    """A simulated run on embedded defaults (today: the placeholder scenario)."""
+    """A simulated period of the whole product on embedded defaults, no account anywhere.
+
+    Email, Slack and Telegram go to servers inside the process; customers and the team
+    answer by profile; the summary ends with DSO with and without reminders.
+    """
     from bot.demo import run_demo
 
     run(run_demo(days=days, seed=seed, db=db))
