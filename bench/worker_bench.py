@@ -1,8 +1,9 @@
 """Worker benchmark: real `arseq worker` processes emailing a sink that answers in 20 ms.
 
-The sink (`tests.fakes.smtp_sink`, aiosmtpd, in this process) waits 20 ms before it
-answers each message's DATA, as a distant provider would; a serial loop would then do
-at most 50 emails a second. The outbox is filled first with rows not yet due, the
+The receiver (`bench.lean_smtp`, in this process: a plain asyncio SMTP server, cheaper
+than the tests' aiosmtpd sink, so the figure is ours and not the sink's) waits 20 ms
+before it answers each message's DATA, as a distant provider would; a serial loop would
+then do at most 50 emails a second. The outbox is filled first with rows not yet due, the
 workers are started and wait; one UPDATE makes every row due, and the clock runs from
 that commit to the sink accepting the last message.
 
@@ -30,12 +31,12 @@ from typing import Any
 from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
 
+from bench.lean_smtp import LeanSmtp
 from bench.registry import ROOT, Context, Result, benchmark
 from storage.db import open_engine
 from storage.migrate import upgrade
 from storage.models import OutboxMessage
-from tests.fakes.smtp_sink import SmtpSink
-from tests.helpers.due_touches import add_due_emails, keys_seen, outbox_states
+from tests.helpers.due_touches import add_due_emails, outbox_states
 from tests.helpers.workers import Workers, worker_env
 
 MESSAGES = 10_000
@@ -66,7 +67,7 @@ class Run:
 async def _measure(url: str, count: int, workers: int, cwd: Path) -> Run:
     async with open_engine(url) as engine:
         await add_due_emails(engine, count, NOT_DUE)
-    async with SmtpSink(delay=LATENCY_S) as sink, Workers(worker_env(url, sink.port), cwd) as pool:
+    async with LeanSmtp(delay=LATENCY_S) as sink, Workers(worker_env(url, sink.port), cwd) as pool:
         started = [await pool.start() for _ in range(workers)]
         await asyncio.gather(*(w.wait_for(limit=120) for w in started))
         async with open_engine(url) as engine:
@@ -78,7 +79,7 @@ async def _measure(url: str, count: int, workers: int, cwd: Path) -> Run:
             seconds = time.perf_counter() - start
             codes = await asyncio.gather(*(w.finish(signal.SIGTERM) for w in started))
             states = await outbox_states(engine)
-    seen = keys_seen(m.data for m in sink.received)
+    seen = sink.keys
     if codes != [0] * workers or states != {"sent": count} or len(seen) != count:
         raise RuntimeError(f"exit codes {codes}, outbox {states}, {len(seen)} keys seen")
     return Run(count, seconds, sum(n - 1 for n in seen.values()), workers)
