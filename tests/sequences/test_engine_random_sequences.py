@@ -1,0 +1,348 @@
+"""Property tests of the engine over random sequence definitions, customers, zones and ticks.
+
+Hypothesis writes the sequences (kinds and triggers, send windows on any days and hours,
+near midnight too, steps at `d` and `bd` offsets from due, issued or start, repeats,
+email or preferred, inline words or library templates, A/B variants), stores them in
+place of the library, and drives ticks at random increasing instants over a few weeks
+while invoices get paid. Every message is then checked against rules computed here,
+independently of the code under test: inside its own sequences' windows on a working day
+of the customer's country (the `holidays` package), never two within the frequency cap,
+nothing new from a tick run twice, and no paid invoice touched after its payment.
+
+SQLite only, a fresh database per example: the rules do not depend on the backend,
+and the scenario tests run on both.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+import warnings
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from itertools import pairwise
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import holidays
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sequences.definition_loading import load_sequence_text, sequence_to_yaml
+from sequences.definitions import DAYS, Sequence
+from sequences.engine import EngineConfig, tick
+from sequences.enrollments import EnrollmentError, enroll
+from sequences.store import store_sequences
+from sequences.templates import LIBRARY_TEMPLATES
+from storage.db import create_engine
+from storage.models import Invoice
+from storage.models import Sequence as SequenceRow
+from tests.sequences.engine_helpers import (
+    Clock,
+    add_contact,
+    add_customer,
+    add_invoice,
+    enrollments,
+    outbox,
+    tasks,
+)
+
+ZONES = ["UTC", "Europe/Paris", "Europe/London", "America/New_York", "America/Los_Angeles",
+         "America/Sao_Paulo", "America/Santiago", "America/Havana", "Asia/Tokyo",
+         "Asia/Kolkata", "Australia/Sydney", "Australia/Lord_Howe", "Africa/Cairo"]  # fmt: skip
+COUNTRIES = ["US", "GB", "DE", "FR", "JP", "AU", "IN", "IL", None]
+# Starts just before DST changes (US, EU, Cairo, Santiago, Sydney) and holiday seasons.
+NOTABLE_STARTS = [date(2026, 3, 5), date(2026, 3, 26), date(2026, 4, 1), date(2026, 4, 20),
+                  date(2026, 10, 22), date(2026, 10, 29), date(2026, 12, 18),
+                  date(2027, 3, 11), date(2027, 4, 1)]  # fmt: skip
+# Every day set holds a day from Monday to Thursday, a working day in each country above
+# (Israel works Sunday to Thursday): a window on no working day never opens at all.
+DAY_SETS = ["mon-fri", "tue-sat", "sun-thu", "mon,wed,fri", "mon-sun", "wed-sat", "thu-mon",
+            "tue", "mon-thu", "fri-tue"]  # fmt: skip
+INVOICE_TEMPLATES = ["past_due_gentle", "past_due_firm", "past_due_final", "invoice_reminder",
+                     "invoice_delivery", "invoice_due_today", "invoice_overdue"]  # fmt: skip
+CUSTOMER_TEMPLATES = ["onboarding_welcome"]
+INLINE = {
+    "subject": "About {{ invoices | length }} invoice(s), {{ customer.name }}",
+    "body": "Hello {{ customer.name }},\n{% for i in invoices %}{{ i.number }}\n{% endfor %}",
+}
+# (kind, trigger): the combinations a definition may have; one automatic trigger each.
+KINDS = [("past_due", "invoice_overdue"), ("invoicing", "invoice_created"),
+         ("onboarding", "customer_created"), ("past_due", "manual"), ("invoicing", "manual"),
+         ("onboarding", "manual")]  # fmt: skip
+SPAN_DAYS = 21
+
+
+# --- the rules, computed here --------------------------------------------------------
+
+
+@cache
+def _calendar(country: str, year: int) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return holidays.country_holidays(country, years=range(year - 1, year + 2))
+
+
+def working_day(day: date, country: str | None) -> bool:
+    """A working day of `country` by the `holidays` package (Saturday/Sunday off if unknown)."""
+    if country is None:
+        return day.weekday() < 5
+    return bool(_calendar(country, day.year).is_working_day(day))
+
+
+def window_days(spec: str) -> set[int]:
+    """The weekdays (Monday = 0) of a day spec like `thu-mon` or `mon,wed,fri`."""
+    days: set[int] = set()
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        a, b = DAYS.index(first), DAYS.index(last or first)
+        days |= {(a + n) % 7 for n in range((b - a) % 7 + 1)}
+    return days
+
+
+def hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+# --- strategies ----------------------------------------------------------------------
+
+
+@st.composite
+def windows(draw: st.DrawFn) -> dict[str, str]:
+    """A send window: usual office hours, or short ones, near midnight among them."""
+    start = draw(st.one_of(st.sampled_from([0, 30, 60, 120, 480, 540, 1320, 1380, 1410]),
+                           st.integers(0, 1437)))  # fmt: skip
+    length = draw(st.one_of(st.sampled_from([30, 60, 120, 480, 1439]), st.integers(1, 1439)))
+    end = min(start + length, 1439)  # 23:59 at the latest: the window does not wrap
+    return {"days": draw(st.sampled_from(DAY_SETS)), "from": hhmm(start), "to": hhmm(end)}
+
+
+@st.composite
+def steps(draw: st.DrawFn, target: str, anchors: list[str]) -> list[dict[str, Any]]:
+    """Steps in order on each anchor (the rule definitions are checked against)."""
+    offsets = st.tuples(st.sampled_from(anchors), st.integers(-8, 20), st.sampled_from(["d", "bd"]))
+    raw = draw(st.lists(offsets, min_size=1, max_size=4))
+    if target == "customer":  # no date before the enrollment itself
+        raw = [(a, abs(n), unit) for a, n, unit in raw]
+
+    def days(offset: tuple[str, int, str]) -> int:  # as sequences.definition_checks orders
+        n = abs(offset[1])
+        n += 2 * (n // 5) if offset[2] == "bd" else 0
+        return n if offset[1] >= 0 else -n
+
+    ordered = list(raw)
+    for anchor in anchors:
+        places = [k for k, o in enumerate(raw) if o[0] == anchor]
+        for k, offset in zip(places, sorted((raw[k] for k in places), key=days), strict=True):
+            ordered[k] = offset
+    result = []
+    for anchor, n, unit in ordered:
+        step: dict[str, Any] = {"at": f"{anchor}{n:+d}{unit}" if n or unit == "bd" else anchor}
+        if draw(st.integers(0, 5)) == 0:
+            step["task"] = "Call {{ customer.name }}"
+        else:
+            step["send"] = draw(st.sampled_from(["email", "preferred"]))
+            names = INVOICE_TEMPLATES if target == "invoice" else CUSTOMER_TEMPLATES
+            words = draw(st.sampled_from(["inline", "template", "variants"]))
+            if words == "inline":
+                step |= INLINE
+            elif words == "variants" and target == "invoice":
+                pair = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
+                step |= {"template": pair[0], "variants": pair}
+            else:
+                step["template"] = draw(st.sampled_from(names))
+        if draw(st.booleans()):
+            every = f"{draw(st.integers(1, 6))}{draw(st.sampled_from(['d', 'bd']))}"
+            step["repeat"] = {"every": every, "times": draw(st.integers(1, 4))}
+        result.append(step)
+    return result
+
+
+@st.composite
+def definitions(draw: st.DrawFn) -> list[Sequence]:
+    """One to three valid sequences, no two started by the same automatic trigger."""
+    chosen = draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=3,
+                           unique_by=lambda k: k[1] if k[1] != "manual" else k))  # fmt: skip
+    result = []
+    for n, (kind, trigger) in enumerate(chosen):
+        target = "customer" if kind == "onboarding" else "invoice"
+        anchors = ["start"] if target == "customer" else ["due", "issued", "start"]
+        exits = ["paid", "disputed", "promised", "replied"]
+        data = {
+            "name": f"random-{n}-{kind}",
+            "kind": kind,
+            "trigger": trigger,
+            "exit_on": draw(st.lists(st.sampled_from(exits), unique=True, max_size=4)),
+            "send_window": draw(windows()),
+            "steps": draw(steps(target, anchors)),
+        }
+        # Through the YAML loader: the definition is valid by every rule a user meets.
+        sequence = Sequence.model_validate(data)
+        result.append(load_sequence_text(sequence_to_yaml(sequence)))
+    return result
+
+
+@dataclass(frozen=True)
+class Person:
+    zone: str
+    country: str | None
+    telegram: bool
+    invoices: list[tuple[int, int, float | None]]  # due day, days issued before, paid at
+
+
+@dataclass(frozen=True)
+class Scenario:
+    start: datetime
+    sequences: list[Sequence]
+    people: list[Person]
+    ticks: list[datetime]
+    cap: timedelta
+
+
+people = st.lists(
+    st.builds(
+        Person,
+        zone=st.sampled_from(ZONES),
+        country=st.sampled_from(COUNTRIES),
+        telegram=st.booleans(),
+        invoices=st.lists(
+            st.tuples(st.integers(-20, 20), st.integers(0, 40), st.none() | st.floats(-0.1, 1)),
+            min_size=1,
+            max_size=3,
+        ),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    """Sequences, customers and tick instants, many of them inside some customer's window."""
+    day = draw(st.one_of(st.sampled_from(NOTABLE_STARTS), st.dates(date(2026, 1, 1),
+                                                                 date(2027, 11, 30))))  # fmt: skip
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    sequences = draw(definitions())
+    customers = draw(people)
+    instants = set()
+    for offset in draw(st.lists(st.integers(0, SPAN_DAYS), min_size=8, max_size=16)):
+        if draw(st.integers(0, 4)) == 0:  # any time of day
+            instants.add(start + timedelta(days=offset, minutes=draw(st.integers(0, 1439))))
+            continue
+        # About a window's hours in some customer's zone, edges included.
+        window = draw(st.sampled_from(sequences)).send_window
+        zone = ZoneInfo(draw(st.sampled_from(customers)).zone)
+        opens = window.from_.hour * 60 + window.from_.minute
+        closes = window.to.hour * 60 + window.to.minute
+        local_day = day + timedelta(days=offset)
+        while local_day.weekday() not in window_days(window.days):
+            local_day += timedelta(days=1)
+        local = datetime.combine(local_day, time(0), tzinfo=zone)
+        minutes = draw(st.one_of(st.sampled_from([opens, closes - 1, closes]),
+                                 st.integers(opens, closes)))  # fmt: skip
+        instants.add((local + timedelta(minutes=minutes)).astimezone(UTC))
+    cap = draw(st.sampled_from([timedelta(days=2), timedelta(days=1), timedelta(hours=60)]))
+    return Scenario(start, sequences, customers, sorted(instants), cap)
+
+
+# --- the test ------------------------------------------------------------------------
+
+
+async def _snapshot(engine: AsyncEngine) -> tuple[list[Any], ...]:
+    return await outbox(engine), await tasks(engine), await enrollments(engine)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])  # fmt: skip
+@given(scenario=scenarios())
+async def test_engine_rules_hold_for_random_sequences(tmp_path, sqlite_template, scenario):
+    path = tmp_path / f"{uuid.uuid4().hex}.db"
+    shutil.copy(sqlite_template, path)
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await _run_and_check(engine, scenario)
+    finally:
+        await engine.dispose()
+
+
+async def _run_and_check(engine: AsyncEngine, scenario: Scenario) -> None:
+    start, first = scenario.start, scenario.ticks[0]
+    async with engine.begin() as conn:  # in place of the library (stored before any tick)
+        await store_sequences(conn, scenario.sequences, template_dirs=(LIBRARY_TEMPLATES,),
+                              actor="test", now=start - timedelta(days=1))  # fmt: skip
+    customers: dict[int, Person] = {}
+    payments: list[tuple[datetime, int]] = []
+    for n, person in enumerate(scenario.people):
+        customer = await add_customer(
+            engine, f"C{n}", timezone=person.zone, country=person.country,
+            email=f"c{n}@example.test", created_at=start - timedelta(hours=1),
+        )  # fmt: skip
+        if person.telegram:
+            await add_contact(engine, customer, "telegram", f"{9000 + n}")
+        customers[customer] = person
+        for k, (due_day, issued_before, paid) in enumerate(person.invoices):
+            due = start.date() + timedelta(days=due_day)
+            invoice = await add_invoice(engine, customer, f"INV-{n}-{k}", due=due,
+                                        issued=due - timedelta(days=issued_before))  # fmt: skip
+            if paid is not None:
+                payments.append((start + paid * timedelta(days=SPAN_DAYS), invoice))
+    async with engine.begin() as conn:
+        for sequence in (s for s in scenario.sequences if s.trigger == "manual"):
+            for customer in customers:
+                with suppress(EnrollmentError):  # every invoice of the customer is paid
+                    await enroll(conn, sequence_name=sequence.name, customer_id=customer,
+                                 invoice_id=None, actor="test", now=first)  # fmt: skip
+    clock = Clock(engine, EngineConfig(frequency_cap=scenario.cap))
+    recorded: dict[int, datetime] = {}  # invoice -> the first tick after its payment
+    for now in scenario.ticks:
+        for paid_at, invoice in payments:
+            if paid_at <= now and invoice not in recorded:
+                async with engine.begin() as conn:
+                    await conn.execute(update(Invoice.__table__).where(Invoice.id == invoice)
+                                       .values(open_amount=0, status="paid"))  # fmt: skip
+                recorded[invoice] = now
+        report = await clock.at(now)
+        if not (report.due or report.enrolled or report.woken):
+            continue  # a tick that read nothing has nothing to do twice
+        before = await _snapshot(engine)
+        again = await tick(engine, now=now, config=clock.config)
+        assert again.messages == 0, f"the tick at {now} run twice planned {again.messages} more"
+        assert await _snapshot(engine) == before, f"the tick at {now} run twice wrote again"
+    async with engine.connect() as conn:
+        names = dict((await conn.execute(select(SequenceRow.id, SequenceRow.name))).all())
+    by_name = {s.name: s for s in scenario.sequences}
+    sequence_of = {e.id: by_name[names[e.sequence_id]] for e in await enrollments(engine)}
+    rows = await outbox(engine)
+    event(f"customer messages: {min(sum(m.kind == 'customer_message' for m in rows), 5)}+")
+    _check_messages(rows, sequence_of, customers, scenario.cap, recorded)
+
+
+def _check_messages(
+    rows: list[Any], sequence_of: dict[int, Sequence], customers: dict[int, Person],
+    cap: timedelta, recorded: dict[int, datetime],
+) -> None:  # fmt: skip
+    """Each message in the windows of the sequences it speaks for, on a working day; the
+    cap between delivered ones; no paid invoice in one planned after its payment."""
+    sent: dict[int, list[datetime]] = {}
+    for m in (m for m in rows if m.kind == "customer_message"):
+        person = customers[m.customer_id]
+        local = m.scheduled_for.astimezone(ZoneInfo(person.zone))
+        assert working_day(local.date(), person.country), f"{local} is a day off in {person}"
+        for enrollment in m.payload["enrollments"]:
+            window = sequence_of[enrollment].send_window
+            assert local.weekday() in window_days(window.days), f"{local} not on {window.days}"
+            assert window.from_ <= local.time().replace(tzinfo=None) < window.to, (
+                f"{local} outside {window.from_}-{window.to}"
+            )
+        for invoice, at in recorded.items():
+            if m.scheduled_for >= at:
+                assert invoice not in m.invoice_ids, f"invoice {invoice} paid by {at}, chased"
+        if m.state == "sent":
+            sent.setdefault(m.customer_id, []).append(m.scheduled_for)
+    for customer, instants in sent.items():
+        for a, b in pairwise(sorted(instants)):
+            assert b - a >= cap, f"customer {customer}: messages at {a} and {b}"
