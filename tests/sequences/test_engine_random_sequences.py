@@ -27,15 +27,22 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sequences.definition_loading import load_sequence_text, sequence_to_yaml
+from sequences.definition_loading import (
+    load_library,
+    load_sequence_text,
+    sequence_to_yaml,
+    validate_text,
+)
 from sequences.definitions import DAYS, Sequence
 from sequences.engine import EngineConfig, tick
 from sequences.enrollments import EnrollmentError, enroll
+from sequences.send_windows import WindowError
 from sequences.store import store_sequences
 from sequences.templates import LIBRARY_TEMPLATES
 from storage.db import create_engine
@@ -49,6 +56,7 @@ from tests.sequences.engine_helpers import (
     enrollments,
     outbox,
     tasks,
+    utc,
 )
 
 ZONES = ["UTC", "Europe/Paris", "Europe/London", "America/New_York", "America/Los_Angeles",
@@ -201,6 +209,7 @@ class Scenario:
     people: list[Person]
     ticks: list[datetime]
     cap: timedelta
+    batch: int  # enrollments per batch: a customer's touches may span batches
 
 
 people = st.lists(
@@ -246,7 +255,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                                  st.integers(opens, closes)))  # fmt: skip
         instants.add((local + timedelta(minutes=minutes)).astimezone(UTC))
     cap = draw(st.sampled_from([timedelta(days=2), timedelta(days=1), timedelta(hours=60)]))
-    return Scenario(start, sequences, customers, sorted(instants), cap)
+    batch = draw(st.sampled_from([500, 1, 2, 3]))
+    return Scenario(start, sequences, customers, sorted(instants), cap, batch)
 
 
 # --- the test ------------------------------------------------------------------------
@@ -296,7 +306,7 @@ async def _run_and_check(engine: AsyncEngine, scenario: Scenario) -> None:
                 with suppress(EnrollmentError):  # every invoice of the customer is paid
                     await enroll(conn, sequence_name=sequence.name, customer_id=customer,
                                  invoice_id=None, actor="test", now=first)  # fmt: skip
-    clock = Clock(engine, EngineConfig(frequency_cap=scenario.cap))
+    clock = Clock(engine, EngineConfig(frequency_cap=scenario.cap, batch=scenario.batch))
     recorded: dict[int, datetime] = {}  # invoice -> the first tick after its payment
     for now in scenario.ticks:
         for paid_at, invoice in payments:
@@ -346,3 +356,41 @@ def _check_messages(
     for customer, instants in sent.items():
         for a, b in pairwise(sorted(instants)):
             assert b - a >= cap, f"customer {customer}: messages at {a} and {b}"
+
+
+# --- found while writing the strategies ----------------------------------------------
+
+WEEKEND_ONLY = """name: weekend-only
+kind: past_due
+trigger: manual
+send_window: {days: sat-sun, from: "09:00", to: "17:00"}
+steps:
+  - at: due+1d
+    send: email
+    template: past_due_gentle
+"""
+
+
+@pytest.mark.xfail(
+    strict=True, raises=WindowError,
+    reason="a window on no working day of a customer's country (sat-sun for a US customer) "
+    "passes validation, then timing.next_send_time raises WindowError inside the tick: the "
+    "batch rolls back and every later tick fails the same way until the enrollment ends",
+)  # fmt: skip
+async def test_a_window_that_never_opens_for_one_customer_does_not_stop_the_others(engine):
+    assert validate_text(WEEKEND_ONLY) == []  # accepted: it opens for customers who work then
+    async with engine.begin() as conn:
+        await store_sequences(conn, [*load_library(), load_sequence_text(WEEKEND_ONLY)],
+                              template_dirs=(LIBRARY_TEMPLATES,), actor="test",
+                              now=utc(2026, 1, 1))  # fmt: skip
+    stuck = await add_customer(engine, "US", country="US", email="us@example.test")
+    other = await add_customer(engine, "FR", country="FR", email="fr@example.test")
+    for customer in (stuck, other):
+        await add_invoice(engine, customer, f"INV-{customer}", issued=date(2026, 1, 5),
+                          due=date(2026, 2, 4))  # fmt: skip
+    async with engine.begin() as conn:
+        await enroll(conn, sequence_name="weekend-only", customer_id=stuck, invoice_id=None,
+                     actor="U1", now=utc(2026, 2, 5, 9))  # fmt: skip
+    await Clock(engine).at(utc(2026, 2, 5, 10))  # Thursday: the past-due gentle step is due
+    messages = [m for m in await outbox(engine) if m.kind == "customer_message"]
+    assert other in {m.customer_id for m in messages}
