@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sequences import escalation, ledger, timing
 from sequences.batch import Batch, load_batch
-from sequences.messages import Send, compose_message, message_context
+from sequences.messages import Send, compose_message, message_context, message_key, written_keys
 from sequences.planner import Act, EnrollmentFacts, Exit, Notice, Wait, plan
 from sequences.promises import PROMISE_GRACE, settle_promises
 from sequences.store import Stored, active_sequences, ensure_library
@@ -168,18 +168,22 @@ async def _run_batch(
                 sends[row.customer_id].append(Send(row, decision, stored))
             else:
                 await _advance(conn, writes, row, decision, now)
-    for customer_id, group in sends.items():
-        # One message speaks with one step's words, so only touches of the same kind
-        # share it (a delivery is not a past-due reminder). The most pressing kind goes
-        # first; the cap then holds the others. An answer to the customer's own dispute
-        # is not held by the cap (and counts for the cap of the reminders after it).
-        for kind in MESSAGE_ORDER:
-            part = [s for s in group if s.stored.sequence.kind == kind]
-            if part:
-                await _send_group(
-                    conn, writes, customer_id, part, batch, now=now, config=config,
-                    report=report, capped=kind != "disputes",
-                )  # fmt: skip
+    # One message speaks with one step's words, so only touches of the same kind share
+    # it (a delivery is not a past-due reminder). The most pressing kind goes first; the
+    # cap then holds the others. An answer to the customer's own dispute is not held by
+    # the cap (and counts for the cap of the reminders after it).
+    parts = [
+        (customer_id, kind, part)
+        for customer_id, group in sends.items()
+        for kind in MESSAGE_ORDER
+        if (part := [s for s in group if s.stored.sequence.kind == kind])
+    ]
+    written = await written_keys(conn, [message_key(part) for _, _, part in parts])
+    for customer_id, kind, part in parts:
+        await _send_group(
+            conn, writes, customer_id, part, batch, now=now, config=config, report=report,
+            capped=kind != "disputes", written=written,
+        )  # fmt: skip
     await add_outbox_messages(conn, writes.outbox)
     await move_enrollments(conn, writes.moves)
 
@@ -258,23 +262,31 @@ async def _team_action(
 
 async def _send_group(
     conn: AsyncConnection, writes: _Writes, customer_id: int, group: list[Send], batch: Batch, *,
-    now: datetime, config: EngineConfig, report: TickReport, capped: bool = True,
+    now: datetime, config: EngineConfig, report: TickReport, capped: bool, written: set[str],
 ) -> None:  # fmt: skip
-    """One customer's touches of one kind: held by the cap, or one message; then they move on."""
-    last = batch.last_message.get(customer_id)
-    if capped and not timing.cap_allows(last, now, config.frequency_cap):
-        until = timing.earliest_after_cap(last, config.frequency_cap)
-        for send in group:
-            writes.move(send.row, next_action_at=until)
-        report.capped += len(group)
-        return
-    row = await compose_message(conn, customer_id, group, batch, now=now, pay_url=config.pay_url)
-    if row is not None:
-        writes.outbox.append(row)
-        report.messages += 1
+    """One customer's touches of one kind: held by the cap, or one message; then they move on.
+
+    Touches whose message is `written` already (its key) move on without a new one, and
+    without counting for the cap: only a message really written does.
+    """
+    if message_key(group) not in written:
+        last = batch.last_message.get(customer_id)
+        if capped and not timing.cap_allows(last, now, config.frequency_cap):
+            until = timing.earliest_after_cap(last, config.frequency_cap)
+            for send in group:
+                writes.move(send.row, next_action_at=until)
+            report.capped += len(group)
+            return
+        row = await compose_message(
+            conn, customer_id, group, batch, now=now, pay_url=config.pay_url
+        )
+        if row is not None:
+            writes.outbox.append(row)
+            batch.last_message[customer_id] = now
+            report.messages += 1
     for send in group:
         if isinstance(send.decision, Notice):
-            writes.move(send.row, notice=None)
+            writes.move(send.row, notice=None, notice_key=None)
         else:
             await _advance(conn, writes, send.row, send.decision, now)
             report.skipped_positions += send.decision.skipped

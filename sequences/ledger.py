@@ -84,9 +84,14 @@ async def pause_invoice_enrollments(
 
 
 async def resume_invoice_enrollments(
-    conn: AsyncConnection, invoice_id: int, *, reason: str, now: datetime, notice: str | None
-) -> None:
-    """Release the invoice's enrollments held for `reason`: due at once, with `notice`."""
+    conn: AsyncConnection, invoice_id: int, *, reason: str, now: datetime, notice: str | None,
+    notice_key: str | None = None,
+) -> None:  # fmt: skip
+    """Release the invoice's enrollments held for `reason`: due at once, with `notice`.
+
+    `notice_key` names this occurrence of the notice (e.g. the broken promise), so it
+    is a message of its own even when the enrollment had the same notice before.
+    """
     e = Enrollment.__table__
     await conn.execute(
         update(e)
@@ -97,7 +102,7 @@ async def resume_invoice_enrollments(
         )
         .values(
             state=EnrollmentState.ACTIVE, paused_until=None, pause_reason=None,
-            next_action_at=now, notice=notice,
+            next_action_at=now, notice=notice, notice_key=notice_key if notice else None,
         )
     )  # fmt: skip
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,7 +27,7 @@ from sequences.planner import Act, InvoiceFacts, Notice, variant_for
 from sequences.preferences import DEFAULT_ORDER
 from sequences.store import Stored
 from sequences.templates import render, render_inline
-from storage.models import OutboxState
+from storage.models import OutboxMessage, OutboxState
 
 CUSTOMER_MESSAGE = "customer_message"
 
@@ -109,6 +110,29 @@ def _lead(group: list[Send], invoices: dict[int, InvoiceFacts]) -> Send:
     return max(group, key=overdue)
 
 
+def message_key(group: list[Send]) -> str:
+    """The outbox key of the message for these touches: each touch is its enrollment and
+    its position, or the occurrence of its notice (a second broken promise is new)."""
+
+    def touch(send: Send) -> str:
+        if isinstance(send.decision, Act):
+            return f"{send.row.id}.{send.decision.position}"
+        key = send.row.notice_key
+        return f"{send.row.id}.notice" + (f":{key}" if key else "")
+
+    touched = sorted(touch(s) for s in group)
+    return "touch:" + hashlib.sha256("|".join(touched).encode()).hexdigest()[:40]
+
+
+async def written_keys(conn: AsyncConnection, keys: Collection[str]) -> set[str]:
+    """Which of these outbox keys are written already (their messages are not new)."""
+    if not keys:
+        return set()
+    o = OutboxMessage.__table__
+    found = await conn.scalars(select(o.c.idempotency_key).where(o.c.idempotency_key.in_(keys)))
+    return set(found)
+
+
 async def compose_message(
     conn: AsyncConnection, customer_id: int, group: list[Send], batch: Batch, *,
     now: datetime, pay_url: str | None,
@@ -151,15 +175,9 @@ async def compose_message(
     else:
         assert step is not None and step.body is not None
         message = render_inline(step.subject, step.body, context)
-    touched = sorted(
-        f"{s.row.id}.{s.decision.position if isinstance(s.decision, Act) else 'notice'}"
-        for s in group
-    )
-    key = "touch:" + hashlib.sha256("|".join(touched).encode()).hexdigest()[:40]
     position = lead.decision.position if isinstance(lead.decision, Act) else (None, None)
-    batch.last_message[customer_id] = now
     return dict(
-            idempotency_key=key, channel=str(contact.channel), kind=CUSTOMER_MESSAGE,
+            idempotency_key=message_key(group), channel=str(contact.channel), kind=CUSTOMER_MESSAGE,
             customer_id=customer_id, contact_id=contact.id, enrollment_id=lead.row.id,
             sequence_id=lead.row.sequence_id, step_index=position[0], variant=variant,
             invoice_ids=[i.id for i in invoices], subject=message.subject,

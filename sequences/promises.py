@@ -135,8 +135,9 @@ async def settle_promises(
                 .values(status=PromiseStatus.BROKEN, resolved_at=now)
             )
             await resume_invoice_enrollments(
-                conn, row.invoice_id, reason=PROMISED, now=now, notice="promise_broken"
-            )
+                conn, row.invoice_id, reason=PROMISED, now=now, notice="promise_broken",
+                notice_key=f"promise:{row.id}",
+            )  # fmt: skip
             await add_task(
                 conn, kind="broken_promise", customer_id=row.customer_id,
                 invoice_id=row.invoice_id, now=now, key=f"promise:{row.id}:broken",

@@ -99,7 +99,8 @@ async def send_now(
     facts = CustomerFacts(row.customer_id, str(external_id), "")
     template = variant_for(sequence, row.current_step, facts) or step.template
     # A finished sequence keeps its notice: the planner sends it, then ends the enrollment.
-    moved = await _move(conn, row, sequence, now, notice=template)
+    key = f"send_now:{row.current_step}.{row.repeat_count}"
+    moved = await _move(conn, row, sequence, now, notice=template, notice_key=key)
     await ledger.record_event(
         conn, kind=SEND_NOW, now=now, actor=actor, customer_id=row.customer_id,
         invoice_id=row.invoice_id, enrollment_id=row.id, step=moved.left_step,

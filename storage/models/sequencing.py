@@ -73,6 +73,9 @@ class Enrollment(Base):
     pause_reason: Mapped[str | None] = mapped_column(String(255))
     # A one-off message owed before the next step (e.g. "promise_broken").
     notice: Mapped[str | None] = mapped_column(String(64))
+    # Which occurrence that notice is (e.g. "promise:17"): its outbox key, so a second
+    # one on the same enrollment is a new message, not a duplicate of the first.
+    notice_key: Mapped[str | None] = mapped_column(String(64))
     variant: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]

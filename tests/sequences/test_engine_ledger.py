@@ -13,7 +13,15 @@ from sequences.engine import EngineConfig
 from sequences.planner import CustomerFacts, variant_for
 from sequences.store import store_sequences, stored_by_name
 from sequences.templates import LIBRARY_TEMPLATES
-from storage.models import Customer, Dispute, Escalation, Invoice, PauseScope, Sequence
+from storage.models import (
+    Customer,
+    Dispute,
+    Enrollment,
+    Escalation,
+    Invoice,
+    PauseScope,
+    Sequence,
+)
 from tests.sequences.engine_helpers import (
     Clock,
     add_customer,
@@ -74,6 +82,61 @@ async def test_a_broken_promise_resumes_with_a_broken_promise_message(engine):
     assert sorted(t.kind for t in await tasks(engine)) == ["broken_promise", "sequence_task"]
     await clock.at(utc(2026, 2, 23, 10))  # Monday: the sequence goes on where it was
     assert len(clock.sent) == 3
+
+
+async def _promise(engine, invoice: int, promised: date, made) -> None:
+    async with engine.begin() as conn:
+        await promises.record_promise(
+            conn, invoice_id=invoice, promised_date=promised, amount=None, source="slack",
+            actor="U1", now=made,
+        )  # fmt: skip
+
+
+async def test_a_second_broken_promise_is_a_message_of_its_own(engine):
+    """Regression: the second broken-promise notice of an enrollment reused the first
+    one's outbox key, so it was silently dropped."""
+    _, invoice = await _overdue(engine)
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))  # gentle
+    await _promise(engine, invoice, date(2026, 2, 16), utc(2026, 2, 6, 10))
+    await clock.at(utc(2026, 2, 20, 10))  # Friday: grace over, first promise broken
+    await clock.at(utc(2026, 2, 23, 10))  # Monday: the sequence goes on
+    await _promise(engine, invoice, date(2026, 3, 16), utc(2026, 2, 24, 10))
+    second = await clock.at(utc(2026, 3, 20, 10))  # Friday: the second one broken
+    assert second.promises_broken == 1 and second.messages == 1
+    broken = [m for m in clock.sent if "promised" in m.subject.lower()]
+    assert [m.scheduled_for for m in broken] == [utc(2026, 2, 20, 10), utc(2026, 3, 20, 10)]
+    assert [t.kind for t in await tasks(engine)].count("broken_promise") == 2
+    [enrollment] = await enrollments(engine)
+    assert (enrollment.notice, enrollment.notice_key) == (None, None)
+
+
+async def test_a_message_written_before_does_not_count_for_the_cap(engine):
+    """Touches whose message is in the outbox already move on without a new one, and
+    the cap does not count it as sent now (it used to hold the customer's other touches)."""
+    customer, _ = await _overdue(engine)
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))  # gentle for INV-1
+
+    async def owe_notice(at) -> None:  # a notice with no key of its own (as before 0006)
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(Enrollment.__table__)
+                .where(Enrollment.invoice_id.is_not(None))
+                .values(notice="promise_broken", notice_key=None, next_action_at=at)
+            )
+
+    await owe_notice(utc(2026, 2, 9, 10))
+    await clock.at(utc(2026, 2, 9, 10))
+    assert len(clock.sent) == 2  # the notice, under its key
+    await owe_notice(utc(2026, 2, 12, 10))  # the same notice again: same key
+    await add_invoice(engine, customer, "INV-2", issued=date(2026, 2, 12), due=date(2026, 3, 14))
+    report = await clock.at(utc(2026, 2, 12, 10))
+    assert "INV-2" in clock.sent[-1].body and len(clock.sent) == 3  # the delivery went
+    # Only that delivery counts; INV-1's firm step (due Feb 11) is then held by the cap.
+    assert (report.messages, report.capped) == (1, 1)
+    [past_due, _] = await enrollments(engine)
+    assert (past_due.notice, past_due.current_step) == (None, 1)
 
 
 async def test_a_dispute_pauses_the_chase_and_runs_the_disputes_sequence(engine):
