@@ -43,6 +43,8 @@ from sequences.definitions import DAYS, Sequence
 from sequences.dispatch import dispatch_once
 from sequences.engine import EngineConfig, tick
 from sequences.enrollments import EnrollmentError, enroll
+from sequences.ledger import LedgerError
+from sequences.promises import record_promise
 from sequences.send_windows import WindowError
 from sequences.store import store_sequences
 from sequences.templates import LIBRARY_TEMPLATES
@@ -196,13 +198,23 @@ def definitions(draw: st.DrawFn) -> list[Sequence]:
 
 
 @dataclass(frozen=True)
+class InvoicePlan:
+    """An invoice and what happens to it; instants are fractions of the span."""
+
+    due_day: int
+    issued_before: int
+    paid: float | None
+    paid_before_dispatch: bool  # the payment lands between a tick and its dispatch
+    promised: float | None  # a promise to pay, kept or broken, made then
+    promise_days: int  # the promised date, days after the promise
+
+
+@dataclass(frozen=True)
 class Person:
     zone: str
     country: str | None
     telegram: bool
-    # Due day, days issued before, when paid (a fraction of the span), and whether the
-    # payment lands between a tick and its dispatch.
-    invoices: list[tuple[int, int, float | None, bool]]
+    invoices: list[InvoicePlan]
 
 
 @dataclass(frozen=True)
@@ -215,9 +227,10 @@ class Scenario:
     batch: int  # enrollments per batch: a customer's touches may span batches
 
 
-invoice_plans = st.tuples(
-    st.integers(-20, 20), st.integers(0, 40), st.none() | st.floats(-0.1, 1), st.booleans()
-)
+invoice_plans = st.builds(
+    InvoicePlan, st.integers(-20, 20), st.integers(0, 40), st.none() | st.floats(-0.1, 1),
+    st.booleans(), st.none() | st.floats(0, 1), st.integers(0, 6),
+)  # fmt: skip
 people = st.lists(
     st.builds(
         Person,
@@ -270,6 +283,15 @@ async def _pay(engine: AsyncEngine, invoices: list[int]) -> None:
                            .values(open_amount=0, status="paid"))  # fmt: skip
 
 
+async def _promise(engine: AsyncEngine, made: list[tuple[int, int]], now: datetime) -> None:
+    for invoice, days in made:
+        async with engine.begin() as conn:
+            with suppress(LedgerError):  # paid already
+                await record_promise(conn, invoice_id=invoice, amount=None, source="telegram",
+                                     promised_date=now.date() + timedelta(days=days),
+                                     actor="contact", now=now)  # fmt: skip
+
+
 async def _snapshot(engine: AsyncEngine) -> tuple[list[Any], ...]:
     return await outbox(engine), await tasks(engine), await enrollments(engine)
 
@@ -294,6 +316,7 @@ async def _run_and_check(engine: AsyncEngine, scenario: Scenario) -> None:
                               actor="test", now=start - timedelta(days=1))  # fmt: skip
     customers: dict[int, Person] = {}
     payments: list[tuple[datetime, int, bool]] = []
+    promises: list[tuple[datetime, int, int]] = []
     for n, person in enumerate(scenario.people):
         customer = await add_customer(
             engine, f"C{n}", timezone=person.zone, country=person.country,
@@ -302,12 +325,15 @@ async def _run_and_check(engine: AsyncEngine, scenario: Scenario) -> None:
         if person.telegram:
             await add_contact(engine, customer, "telegram", f"{9000 + n}")
         customers[customer] = person
-        for k, (due_day, issued_before, paid, late) in enumerate(person.invoices):
-            due = start.date() + timedelta(days=due_day)
-            invoice = await add_invoice(engine, customer, f"INV-{n}-{k}", due=due,
-                                        issued=due - timedelta(days=issued_before))  # fmt: skip
-            if paid is not None:
-                payments.append((start + paid * timedelta(days=SPAN_DAYS), invoice, late))
+        for k, plan in enumerate(person.invoices):
+            due = start.date() + timedelta(days=plan.due_day)
+            issued = due - timedelta(days=plan.issued_before)
+            invoice = await add_invoice(engine, customer, f"INV-{n}-{k}", issued=issued, due=due)
+            span = timedelta(days=SPAN_DAYS)
+            if plan.paid is not None:
+                payments.append((start + plan.paid * span, invoice, plan.paid_before_dispatch))
+            if plan.promised is not None:
+                promises.append((start + plan.promised * span, invoice, plan.promise_days))
     async with engine.begin() as conn:
         for sequence in (s for s in scenario.sequences if s.trigger == "manual"):
             for customer in customers:
@@ -317,6 +343,8 @@ async def _run_and_check(engine: AsyncEngine, scenario: Scenario) -> None:
     clock = Clock(engine, EngineConfig(frequency_cap=scenario.cap, batch=scenario.batch))
     recorded: dict[int, tuple[datetime, bool]] = {}  # invoice -> tick, after it planned?
     for now in scenario.ticks:
+        await _promise(engine, [(i, days) for at, i, days in promises if at <= now], now)
+        promises = [p for p in promises if p[0] > now]
         paying = [(i, late) for at, i, late in payments if at <= now and i not in recorded]
         await _pay(engine, [i for i, late in paying if not late])
         report = await tick(engine, now=now, config=clock.config)
@@ -335,7 +363,9 @@ async def _run_and_check(engine: AsyncEngine, scenario: Scenario) -> None:
     by_name = {s.name: s for s in scenario.sequences}
     sequence_of = {e.id: by_name[names[e.sequence_id]] for e in await enrollments(engine)}
     rows = await outbox(engine)
-    event(f"customer messages: {min(sum(m.kind == 'customer_message' for m in rows), 5)}+")
+    messages = [m for m in rows if m.kind == "customer_message"]
+    event(f"customer messages: {min(len(messages), 5)}+")
+    event(f"notices: {min(sum(m.step_index is None for m in messages), 1)}+")
     _check_messages(rows, sequence_of, customers, scenario.cap, recorded)
 
 
