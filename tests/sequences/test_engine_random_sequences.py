@@ -3,14 +3,17 @@
 Hypothesis writes the sequences (kinds and triggers, send windows on any days and hours,
 near midnight too, steps at `d` and `bd` offsets from due, issued or start, repeats,
 email or preferred, inline words or library templates, A/B variants), stores them in
-place of the library, and drives ticks at random increasing instants over a few weeks
-while invoices get paid. Every message is then checked against rules computed here,
-independently of the code under test: inside its own sequences' windows on a working day
-of the customer's country (the `holidays` package), never two within the frequency cap,
-nothing new from a tick run twice, and no paid invoice touched after its payment.
+place of the library, and drives ticks at random increasing instants over a few weeks,
+in batches of any size, while invoices get paid (some between a tick and its dispatch)
+and promises are made, kept or broken. Every message is then checked against rules
+computed here, independently of the code under test: inside its own sequences' windows
+on a working day of the customer's country (the `holidays` package), never two delivered
+within the frequency cap, nothing new from a tick run twice, and no paid invoice in a
+message planned or sent after its payment.
 
-SQLite only, a fresh database per example: the rules do not depend on the backend,
-and the scenario tests run on both.
+The property test runs on SQLite only, a fresh database per example: the rules do not
+depend on the backend, and the scenario tests (here, at the end, and elsewhere) run on
+both SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
