@@ -69,10 +69,11 @@ ZONES = ["UTC", "Europe/Paris", "Europe/London", "America/New_York", "America/Lo
          "America/Sao_Paulo", "America/Santiago", "America/Havana", "Asia/Tokyo",
          "Asia/Kolkata", "Australia/Sydney", "Australia/Lord_Howe", "Africa/Cairo"]  # fmt: skip
 COUNTRIES = ["US", "GB", "DE", "FR", "JP", "AU", "IN", "IL", None]
-# Starts just before DST changes (US, EU, Cairo, Santiago, Sydney) and holiday seasons.
+# Starts just before DST changes (US, EU, Cairo, Santiago, Sydney) and holiday seasons
+# (Golden Week, Christmas, the US New Year's Day of 2028 observed on Friday 2027-12-31).
 NOTABLE_STARTS = [date(2026, 3, 5), date(2026, 3, 26), date(2026, 4, 1), date(2026, 4, 20),
                   date(2026, 10, 22), date(2026, 10, 29), date(2026, 12, 18),
-                  date(2027, 3, 11), date(2027, 4, 1)]  # fmt: skip
+                  date(2027, 3, 11), date(2027, 4, 1), date(2027, 12, 20)]  # fmt: skip
 # Every day set holds a day from Monday to Thursday, a working day in each country above
 # (Israel works Sunday to Thursday): a window on no working day never opens at all.
 DAY_SETS = ["mon-fri", "tue-sat", "sun-thu", "mon,wed,fri", "mon-sun", "wed-sat", "thu-mon",
@@ -251,7 +252,7 @@ people = st.lists(
 def scenarios(draw: st.DrawFn) -> Scenario:
     """Sequences, customers and tick instants, many of them inside some customer's window."""
     day = draw(st.one_of(st.sampled_from(NOTABLE_STARTS), st.dates(date(2026, 1, 1),
-                                                                 date(2027, 11, 30))))  # fmt: skip
+                                                                 date(2027, 12, 31))))  # fmt: skip
     start = datetime.combine(day, time(0), tzinfo=UTC)
     sequences = draw(definitions())
     customers = draw(people)
