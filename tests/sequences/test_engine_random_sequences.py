@@ -52,7 +52,7 @@ from sequences.send_windows import WindowError
 from sequences.store import store_sequences
 from sequences.templates import LIBRARY_TEMPLATES
 from storage.db import create_engine
-from storage.models import Invoice
+from storage.models import Event, Invoice
 from storage.models import Sequence as SequenceRow
 from tests.sequences.engine_helpers import (
     Clock,
@@ -297,7 +297,10 @@ async def _promise(engine: AsyncEngine, made: list[tuple[int, int]], now: dateti
 
 
 async def _snapshot(engine: AsyncEngine) -> tuple[list[Any], ...]:
-    return await outbox(engine), await tasks(engine), await enrollments(engine)
+    """What a tick writes: outbox rows, tasks, enrollments and the audit trail."""
+    async with engine.connect() as conn:
+        events = (await conn.execute(select(Event.__table__).order_by(Event.id))).all()
+    return await outbox(engine), await tasks(engine), await enrollments(engine), list(events)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -352,16 +355,21 @@ async def _run_and_check(engine: AsyncEngine, scenario: Scenario) -> None:
         paying = [(i, late) for at, i, late in payments if at <= now and i not in recorded]
         await _pay(engine, [i for i, late in paying if not late])
         report = await tick(engine, now=now, config=clock.config)
-        await _pay(engine, [i for i, late in paying if late])  # dispatch must re-check
+        paid_late = [i for i, late in paying if late]
+        await _pay(engine, paid_late)  # dispatch must re-check
         recorded |= {i: (now, late) for i, late in paying}
         while (await dispatch_once(engine, clock.channels, now=now, worker="test")).claimed:
             pass
-        if not (report.due or report.enrolled or report.woken):
-            continue  # a tick that read nothing has nothing to do twice
+        if paid_late or not (report.due or report.enrolled or report.woken):
+            # A tick that read nothing has nothing to do twice; after a payment since,
+            # a second one has a new fact to act on (a promise kept).
+            continue
         before = await _snapshot(engine)
         again = await tick(engine, now=now, config=clock.config)
         assert again.messages == 0, f"the tick at {now} run twice planned {again.messages} more"
-        assert await _snapshot(engine) == before, f"the tick at {now} run twice wrote again"
+        after = await _snapshot(engine)
+        new = [[r for r in rows if r not in old] for rows, old in zip(after, before, strict=True)]
+        assert after == before, f"the tick at {now} run twice wrote again: {new}"
     async with engine.connect() as conn:
         names = dict((await conn.execute(select(SequenceRow.id, SequenceRow.name))).all())
     by_name = {s.name: s for s in scenario.sequences}
