@@ -448,13 +448,8 @@ async def test_a_window_that_never_opens_for_one_customer_does_not_stop_the_othe
     assert other in {m.customer_id for m in messages}
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="dispatch skips a consolidated message when one of its invoices was paid after the "
-    "tick planned it (storage.queries.touch_block_reasons: 'the engine plans those again'), but "
-    "the other invoices' enrollments have already moved past the step: their reminder is lost",
-)  # fmt: skip
 async def test_a_payment_between_tick_and_dispatch_does_not_lose_the_other_invoices_step(engine):
+    """Dispatch skips the message that lists the paid invoice; the other one keeps its step."""
     customer = await add_customer(engine, "C1")
     paid, kept = [
         await add_invoice(engine, customer, number, issued=date(2026, 1, 5), due=date(2026, 2, 4))
