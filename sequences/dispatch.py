@@ -41,6 +41,7 @@ from sequences.outbox_records import (
     record_outcomes,
     release_claims,
 )
+from sequences.rewind import rewind_skipped
 from storage.models import Contact, ContactChannel, OutboxMessage, OutboxState
 from storage.queries import claim_outbox
 
@@ -141,6 +142,11 @@ async def dispatch_once(
             await record_outcomes(
                 conn, [_skip(r, verdicts[r.id].reason or "") for r in skipped], now
             )
+            # The same transaction: a skipped message's other invoices keep their step.
+            reasons = {r.id: verdicts[r.id].reason or "" for r in skipped}
+            rewindable = [r for r in skipped if reasons[r.id] != "opted_out"]
+            await rewind_skipped(conn, reasons, rewindable, now=now,
+                                 promise_grace=policy.promise_grace)  # fmt: skip
         for row in skipped:
             reason = verdicts[row.id].reason or ""
             report.skipped[reason] = report.skipped.get(reason, 0) + 1

@@ -25,6 +25,7 @@ from sequences import ledger
 from sequences.batch import Batch
 from sequences.planner import Act, InvoiceFacts, Notice, variant_for
 from sequences.preferences import DEFAULT_ORDER
+from sequences.rewind import message_moves
 from sequences.store import Stored
 from sequences.templates import render, render_inline
 from storage.models import OutboxMessage, OutboxState
@@ -133,6 +134,14 @@ async def written_keys(conn: AsyncConnection, keys: Collection[str]) -> set[str]
     return set(found)
 
 
+def _moves(group: list[Send]) -> list[list[int | None]]:
+    """The steps this message carries, so dispatch can put them back if it is skipped."""
+    acts = [s for s in group if isinstance(s.decision, Act)]
+    return message_moves(
+        [(s.row.id, s.row.invoice_id, s.decision.position, s.decision.next_position) for s in acts]
+    )
+
+
 async def compose_message(
     conn: AsyncConnection, customer_id: int, group: list[Send], batch: Batch, *,
     now: datetime, pay_url: str | None,
@@ -182,7 +191,8 @@ async def compose_message(
             sequence_id=lead.row.sequence_id, step_index=position[0], variant=variant,
             invoice_ids=[i.id for i in invoices], subject=message.subject,
             body=message.text,
-            payload={"html": message.html, "enrollments": [s.row.id for s in group]},
+            payload={"html": message.html, "enrollments": [s.row.id for s in group],
+                     "moves": _moves(group)},
             scheduled_for=now, state=OutboxState.PENDING, attempts=0,
             next_attempt_at=now, created_at=now,
     )  # fmt: skip
