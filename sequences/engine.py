@@ -25,6 +25,7 @@ from sequences.batch import Batch, load_batch
 from sequences.messages import Send, compose_message, message_context, message_key, written_keys
 from sequences.planner import Act, EnrollmentFacts, Exit, Notice, Wait, plan
 from sequences.promises import PROMISE_GRACE, settle_promises
+from sequences.send_windows import WindowError
 from sequences.store import Stored, active_sequences, ensure_library
 from sequences.templates import render_text
 from storage.db import take_write_lock
@@ -41,6 +42,10 @@ from storage.queries import (
 )
 
 MESSAGE_ORDER = ("disputes", "past_due", "invoicing", "onboarding")
+
+
+# Exit reason of an enrollment whose send window never meets a business day of its customer.
+NO_WINDOW = "no_send_window"
 
 
 @dataclass(frozen=True)
@@ -142,15 +147,24 @@ async def _run_batch(
             report.waited += 1
             continue
         customer = batch.customer(row.customer_id)
-        decision = plan(
-            stored.sequence,
-            EnrollmentFacts(row.id, row.current_step, row.repeat_count, row.started_at, row.notice),
-            customer=customer,
-            now=now,
-            invoice=batch.invoices.get(row.invoice_id) if row.invoice_id else None,
-            dispute=batch.disputes.get(row.dispute_id) if row.dispute_id else None,
-            preferred_hour=batch.preference(row.customer_id).hour,
-        )
+        try:
+            decision = plan(
+                stored.sequence,
+                EnrollmentFacts(
+                    row.id, row.current_step, row.repeat_count, row.started_at, row.notice
+                ),
+                customer=customer,
+                now=now,
+                invoice=batch.invoices.get(row.invoice_id) if row.invoice_id else None,
+                dispute=batch.disputes.get(row.dispute_id) if row.dispute_id else None,
+                preferred_hour=batch.preference(row.customer_id).hour,
+            )
+        except WindowError as exc:
+            # This customer can never be reached in the window (no business day of their
+            # country in it): the enrollment ends and the owner hears why; the batch goes on.
+            await _unreachable_window(conn, writes, row, stored, exc, now)
+            report.ended[NO_WINDOW] = report.ended.get(NO_WINDOW, 0) + 1
+            continue
         if isinstance(decision, Exit):
             await _end(conn, writes, row, decision.reason, now)
             report.ended[decision.reason] = report.ended.get(decision.reason, 0) + 1
@@ -207,6 +221,18 @@ async def _end(
     await ledger.record_event(
         conn, kind="enrollment_ended", now=now, actor="engine", reason=reason,
         customer_id=row.customer_id, invoice_id=row.invoice_id, enrollment_id=row.id,
+    )  # fmt: skip
+
+
+async def _unreachable_window(
+    conn: AsyncConnection, writes: _Writes, row: Row, stored: Stored, problem: WindowError,
+    now: datetime,
+) -> None:  # fmt: skip
+    await _end(conn, writes, row, NO_WINDOW, now)
+    await ledger.add_task(
+        conn, kind="sequence_task", customer_id=row.customer_id, invoice_id=row.invoice_id,
+        now=now, key=f"enrollment:{row.id}:{NO_WINDOW}", enrollment_id=row.id,
+        title=f"{stored.sequence.name} cannot reach this customer and was stopped: {problem}",
     )  # fmt: skip
 
 

@@ -30,7 +30,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
@@ -48,11 +47,10 @@ from sequences.engine import EngineConfig, tick
 from sequences.enrollments import EnrollmentError, enroll
 from sequences.ledger import LedgerError
 from sequences.promises import record_promise
-from sequences.send_windows import WindowError
 from sequences.store import store_sequences
 from sequences.templates import LIBRARY_TEMPLATES
 from storage.db import create_engine
-from storage.models import Event, Invoice
+from storage.models import Enrollment, Event, Invoice, Task
 from storage.models import Sequence as SequenceRow
 from tests.sequences.engine_helpers import (
     Clock,
@@ -423,12 +421,6 @@ steps:
 """
 
 
-@pytest.mark.xfail(
-    strict=True, raises=WindowError,
-    reason="a window on no working day of a customer's country (sat-sun for a US customer) "
-    "passes validation, then timing.next_send_time raises WindowError inside the tick: the "
-    "batch rolls back and every later tick fails the same way until the enrollment ends",
-)  # fmt: skip
 async def test_a_window_that_never_opens_for_one_customer_does_not_stop_the_others(engine):
     assert validate_text(WEEKEND_ONLY) == []  # accepted: it opens for customers who work then
     async with engine.begin() as conn:
@@ -446,6 +438,13 @@ async def test_a_window_that_never_opens_for_one_customer_does_not_stop_the_othe
     await Clock(engine).at(utc(2026, 2, 5, 10))  # Thursday: the past-due gentle step is due
     messages = [m for m in await outbox(engine) if m.kind == "customer_message"]
     assert other in {m.customer_id for m in messages}
+    # The stuck enrollment ended, and its owner was told why.
+    async with engine.connect() as conn:
+        ended = set(await conn.scalars(select(Enrollment.exit_reason).where(
+            Enrollment.customer_id == stuck, Enrollment.exit_reason.is_not(None))))  # fmt: skip
+        titles = list(await conn.scalars(select(Task.title).where(Task.customer_id == stuck)))
+    assert ended == {"no_send_window"}
+    assert any("weekend-only cannot reach this customer" in t for t in titles)
 
 
 async def test_a_payment_between_tick_and_dispatch_does_not_lose_the_other_invoices_step(engine):
