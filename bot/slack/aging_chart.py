@@ -27,9 +27,13 @@ def aging_chart_png(as_of: str, currencies: dict[str, dict[str, Any]]) -> bytes:
         ax.bar(BUCKETS, values, color=COLOURS)
         ax.set_title(f"{currency} receivables by days past due, as of {as_of}", fontsize=9)
         ax.tick_params(labelsize=8)
+        ax.margins(y=0.15)  # room for the value above the tallest bar
         for x, value in enumerate(values):
             ax.annotate(f"{value:,.0f}", (x, value), ha="center", va="bottom", fontsize=7)
-    figure.tight_layout()
+    # Fixed margins: tight_layout measured every label and took half the drawing time.
+    height = 2.6 * panels
+    figure.subplots_adjust(left=0.12, right=0.97, bottom=0.35 / height, top=1 - 0.35 / height,
+                           hspace=0.75 / 2.6)  # fmt: skip
     out = io.BytesIO()
     figure.savefig(out, format="png")
     return out.getvalue()

@@ -10,6 +10,7 @@ posted the day is done, and a chart that fails to upload is reported, not retrie
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -49,7 +50,9 @@ async def send_digest(client: AsyncWebClient, channel: str, data: DigestData) ->
 
 async def upload_chart(client: AsyncWebClient, channel: str, data: DigestData) -> str | None:
     """Upload the aging chart to `channel` (files_upload_v2); why it failed, or None."""
-    png = aging_chart_png(data.report["as_of"], data.report["currencies"])
+    # Drawing takes a few hundred ms of CPU: off the event loop, so Slack and Telegram
+    # handlers keep answering meanwhile.
+    png = await asyncio.to_thread(aging_chart_png, data.report["as_of"], data.report["currencies"])
     try:
         await client.files_upload_v2(
             channel=channel,
