@@ -57,16 +57,12 @@ def settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
-        raise UsageProblem("; ".join(exc.lines)) from None
+        raise UsageProblem("\n".join(exc.lines)) from None
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run one command's async body."""
     return asyncio.run(coro)
-
-
-def not_yet(command: str, issue: int, what: str) -> NoReturn:
-    raise UsageProblem(f"`arseq {command}` is not available yet: {what} comes with issue #{issue}")
 
 
 def parse_instant(value: str | None, option: str) -> datetime | None:
@@ -164,8 +160,9 @@ def tick(
 ) -> None:
     """One scheduler pass as of now or --now, or one per step up to --until.
 
-    A pass plans what is due, then sends it. Until the email and Telegram adapters come
-    (issue #4), messages are printed to the console, dated with the pass's instant.
+    A pass plans what is due, then sends it through the configured channels (email,
+    Telegram, Slack); messages for a channel that is not configured are printed to the
+    console. Messages are dated with the pass's instant.
     """
     from bot.commands.engine import clock, parse_every, run_ticks
 
@@ -238,7 +235,8 @@ def digest(
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    print(f"arseq: {message}", file=sys.stderr)
+    for line in message.splitlines() or [""]:  # several problems: one line each
+        print(f"arseq: {line}", file=sys.stderr)
     raise SystemExit(code)
 
 

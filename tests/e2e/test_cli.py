@@ -140,6 +140,17 @@ def test_a_bad_setting_stops_with_the_variable_named(cli, monkeypatch, tmp_path)
     assert err.strip() == "arseq: ARSEQ_TIMEZONE: unknown time zone 'Mars/Base' (use an IANA name)"
 
 
+def test_several_bad_settings_are_one_line_each(cli, monkeypatch):
+    monkeypatch.setenv("ARSEQ_TIMEZONE", "Mars/Base")
+    monkeypatch.setenv("ARSEQ_DIGEST_TIME", "25:00")
+    code, _, err = cli("kpi")
+    assert code == 2
+    assert err.splitlines() == [
+        "arseq: ARSEQ_TIMEZONE: unknown time zone 'Mars/Base' (use an IANA name)",
+        "arseq: ARSEQ_DIGEST_TIME: expected HH:MM (24-hour), got '25:00'",
+    ]
+
+
 def test_an_unreachable_database_is_one_line(cli, tmp_path):
     csv = _write(tmp_path / "c.csv", "external_id,name\nC1,A\n")
     code, _, err = cli(

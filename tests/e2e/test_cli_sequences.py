@@ -220,9 +220,9 @@ def test_tick_until_every_day_prints_one_line_per_pass(cli, tmp_path, db_url):
     assert "[email 2026-02-16T10:00+00:00 -> ap@acme.test]" in out
 
 
-def test_tick_help_says_messages_go_to_the_console_until_issue_4(cli):
+def test_tick_help_says_where_messages_go(cli):
     code, out, _ = cli("tick", "--help")
-    assert code == 0 and "console" in out and "issue #4" in out
+    assert code == 0 and "configured channels" in out and "printed to the" in out
 
 
 @pytest.mark.parametrize(
