@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.engine import Row
@@ -42,6 +43,14 @@ class Send:
     stored: Stored
 
 
+def fill_pay_url(pay_url: str, *, invoice: str, customer: str, amount: Decimal | None) -> str:
+    """ARSEQ_PAY_URL with its placeholders filled, each value URL-encoded (an invoice
+    number with `&` or `/` must not change the link)."""
+    shown = "" if amount is None else f"{amount:.2f}"
+    return pay_url.format(invoice=quote(invoice, safe=","), customer=quote(customer, safe=""),
+                          amount=shown)  # fmt: skip
+
+
 def message_context(
     customer: Row,
     invoices: list[InvoiceFacts],
@@ -61,8 +70,8 @@ def message_context(
     def link(numbers: str, amount: Decimal | None) -> str | None:
         if not pay_url:
             return None
-        shown = "" if amount is None else f"{amount:.2f}"
-        return pay_url.format(invoice=numbers, customer=customer.external_id, amount=shown)
+        return fill_pay_url(pay_url, invoice=numbers, customer=customer.external_id,
+                            amount=amount)  # fmt: skip
 
     single = next(iter(totals.values())) if len(totals) == 1 else None
     return {

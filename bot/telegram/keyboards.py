@@ -9,6 +9,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.telegram.callbacks import Action, InvoiceAction
 from sequences.customer_answers import PROMISE_DAYS
+from sequences.messages import fill_pay_url
 
 # Past this many invoices the keyboard would swamp the chat: /invoices lists the rest.
 MAX_INVOICES = 5
@@ -26,10 +27,8 @@ class KeyboardInvoice:
 
 def pay_link(pay_url: str, invoice: KeyboardInvoice) -> str:
     """ARSEQ_PAY_URL filled in for one invoice (as the templates' `pay_url` is)."""
-    return pay_url.format(
-        invoice=invoice.number, customer=invoice.customer_external_id,
-        amount=f"{invoice.open_amount:.2f}",
-    )  # fmt: skip
+    return fill_pay_url(pay_url, invoice=invoice.number, customer=invoice.customer_external_id,
+                        amount=invoice.open_amount)  # fmt: skip
 
 
 def _press(action: Action, invoice_id: int, days: int = 0) -> str:

@@ -14,6 +14,7 @@ from babel.numbers import format_currency, get_currency_precision
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sequences.messages import fill_pay_url
 from sequences.templates import (
     LIBRARY_TEMPLATES,
     SandboxViolation,
@@ -263,3 +264,11 @@ def test_money_is_exactly_babels_format_currency(locale: str, currency: str, amo
     quantum = Decimal(1).scaleb(-get_currency_precision(currency))
     expected = format_currency(amount.quantize(quantum, ROUND_HALF_UP), currency, locale=locale)
     assert money(amount, currency, locale) == expected
+
+
+def test_the_pay_link_encodes_each_value_so_a_number_can_not_change_the_link():
+    url = "https://pay.example.test/{customer}/pay?invoice={invoice}&amount={amount}"
+    filled = fill_pay_url(url, invoice="INV 7&x=1", customer="ACME/EU", amount=Decimal("12.5"))
+    assert filled == "https://pay.example.test/ACME%2FEU/pay?invoice=INV%207%26x%3D1&amount=12.50"
+    both = fill_pay_url(url, invoice="INV-1,INV-2", customer="C1", amount=None)
+    assert both == "https://pay.example.test/C1/pay?invoice=INV-1,INV-2&amount="
