@@ -68,6 +68,7 @@ class Feed:
             self.add("slack", f"{where} · {plain(message.text)}")
             log.info("slack post", extra={"event": "slack_post", "channel": name})
         self.slack_seen = len(self.world.slack.messages)
+        self.world.write_charts()
 
     def _email(self, message: Message) -> None:
         to = str(message.get("To", ""))

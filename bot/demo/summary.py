@@ -158,5 +158,6 @@ def show(summary: Summary, console: Console) -> None:
         f"{k} {v} s" for k, v in sorted(summary.timings.items(), key=lambda kv: -kv[1])
     )
     console.print(f"Where the time went: {parts}")
+    console.print(f"Aging charts of the digests: {summary.folder}/charts")
     console.print(f"Emails: {summary.emails_kept} .eml files in {summary.folder}/mail · "
                   f"database {summary.database} · {summary.seconds} s")  # fmt: skip

@@ -57,6 +57,17 @@ class World:
         }  # fmt: skip
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
+    def write_charts(self) -> int:
+        """Write the digest's aging charts Slack received as PNG files; how many in all."""
+        folder = self.folder / "charts"
+        charts = [f for f in self.slack.files.values() if f.data and f.filename.endswith(".png")]
+        for chart in charts:
+            path = folder / chart.filename
+            if not path.exists():
+                folder.mkdir(exist_ok=True)
+                path.write_bytes(chart.data or b"")
+        return len(charts)
+
     def write_mail(self) -> list[tuple[Path, Message]]:
         """Write the emails the sink took since the last call as .eml files; their headers."""
         folder = self.folder / "mail"

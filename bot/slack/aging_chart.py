@@ -7,9 +7,18 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 COLOURS = ("#2e7d32", "#f9a825", "#ef6c00", "#d84315", "#b71c1c")
+
+
+def _short(value: float, _: object) -> str:
+    """An axis label: 1.5M, 250k, 900 (not matplotlib's 1e6 offset)."""
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}"
 
 
 def aging_chart_png(as_of: str, currencies: dict[str, dict[str, Any]]) -> bytes:
@@ -28,6 +37,7 @@ def aging_chart_png(as_of: str, currencies: dict[str, dict[str, Any]]) -> bytes:
         ax.set_title(f"{currency} receivables by days past due, as of {as_of}", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.margins(y=0.15)  # room for the value above the tallest bar
+        ax.yaxis.set_major_formatter(FuncFormatter(_short))
         for x, value in enumerate(values):
             ax.annotate(f"{value:,.0f}", (x, value), ha="center", va="bottom", fontsize=7)
     # Fixed margins: tight_layout measured every label and took half the drawing time.
