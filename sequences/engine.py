@@ -44,6 +44,8 @@ from storage.queries import (
 MESSAGE_ORDER = ("disputes", "past_due", "invoicing", "onboarding")
 
 
+# Exit reason of an enrollment whose customer was excluded after it started.
+EXCLUDED = "excluded"
 # Exit reason of an enrollment whose send window never meets a business day of its customer.
 NO_WINDOW = "no_send_window"
 
@@ -146,6 +148,13 @@ async def _run_batch(
             writes.move(row, next_action_at=held)
             report.waited += 1
             continue
+        if stored.sequence.kind != "disputes" and excluded(
+            batch.customers[row.customer_id], config.exclude_tag
+        ):
+            # Set to autopay or tagged after it started: nothing more is sent or tasked.
+            await _end(conn, writes, row, EXCLUDED, now)
+            report.ended[EXCLUDED] = report.ended.get(EXCLUDED, 0) + 1
+            continue
         customer = batch.customer(row.customer_id)
         try:
             decision = plan(
@@ -222,6 +231,12 @@ async def _end(
         conn, kind="enrollment_ended", now=now, actor="engine", reason=reason,
         customer_id=row.customer_id, invoice_id=row.invoice_id, enrollment_id=row.id,
     )  # fmt: skip
+
+
+def excluded(customer: Row, exclude_tag: str | None) -> bool:
+    """Whether the customer is not to be chased: autopay, or tagged `exclude_tag`
+    (the rule the trigger applies when it starts sequences)."""
+    return bool(customer.autopay) or bool(exclude_tag and exclude_tag in (customer.tags or ()))
 
 
 async def _unreachable_window(

@@ -48,3 +48,20 @@ async def test_the_exclude_tag_is_the_configured_one(engine, tmp_path) -> None:
 
     # AUTO has autopay; PAYS and TAGGED both carry `vip`, now the exclude tag.
     assert clock.sent == []
+
+
+async def test_a_customer_excluded_after_enrolment_is_not_chased_any_more(engine, tmp_path):
+    await _ledger(engine, tmp_path)
+    clock = Clock(engine)
+    await clock.at(utc(2026, 2, 5, 10))  # PAYS's gentle reminder
+    assert [m.address for m in clock.sent] == ["pays@example.test"]
+    changed = CUSTOMERS.replace("PAYS,Pays Alone,pays@example.test,no,vip",
+                                "PAYS,Pays Alone,pays@example.test,yes,vip")  # fmt: skip
+    await import_ok(engine, "customers", write_csv(tmp_path / "again.csv", changed))
+
+    for day in (12, 19, 26):
+        await clock.at(utc(2026, 2, day, 10))
+
+    assert len(clock.sent) == 1  # nothing after the customer went on autopay
+    ended = {e.exit_reason for e in await enrollments(engine) if e.customer_id is not None}
+    assert ended == {"excluded"}
