@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from sequences.dispatch import DispatchPolicy
 from storage.db import open_engine
+from tests.conftest import _admin, _migrate, _run, postgres_base_url
 from tests.fakes.smtp_sink import SmtpSink
 from tests.helpers.due_touches import add_due_emails, keys_seen, outbox_states
 from tests.helpers.workers import Workers, worker_env
@@ -42,8 +46,23 @@ async def _all_sent(engine, count: int) -> None:
             await asyncio.sleep(0.2)  # polling the database: it has no event to wait on
 
 
-@postgres_only
-async def test_four_workers_send_20000_touches_exactly_once(db_url, tmp_path):
+@pytest.fixture
+def big_db_url() -> Iterator[str]:
+    """A PostgreSQL database of its own, dropped at the end: emptying 20,000 customers'
+    rows for the next test would take longer than the test."""
+    base = postgres_base_url()
+    name = f"arseq_workers_{uuid.uuid4().hex[:10]}"
+    _run(_admin(base, f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    try:
+        _run(_migrate(url))
+        yield url
+    finally:
+        _run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def test_four_workers_send_20000_touches_exactly_once(big_db_url, tmp_path):
+    db_url = big_db_url
     now = datetime.now(UTC) - timedelta(minutes=1)
     async with open_engine(db_url) as engine:
         await add_due_emails(engine, TOUCHES, now)
