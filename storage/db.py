@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -96,3 +97,8 @@ async def open_engine(url: str, **kwargs: Any) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+def upsert_insert(conn: AsyncConnection) -> Any:
+    """The dialect's `insert` (with `on_conflict_do_update` / `_do_nothing`) for `conn`."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlalchemy import func, select, type_coerce, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.db import upsert_insert
 from storage.kpi_queries import COUNTED, received_after
 from storage.models import (
     Customer,
@@ -76,16 +76,12 @@ async def open_tasks_per_assignee(conn: AsyncConnection) -> list[tuple[str | Non
 # -- snapshots and once-a-day claims ---------------------------------------------------------
 
 
-def _upsert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 async def save_snapshot(
     conn: AsyncConnection, *, as_of: date, currency: str, data: dict, now: datetime
 ) -> None:
     """Store (or replace) the KPIs of one day and currency."""
     k = KpiSnapshot.__table__
-    stmt = _upsert(conn)(k).values(as_of=as_of, currency=currency, data=data, created_at=now)
+    stmt = upsert_insert(conn)(k).values(as_of=as_of, currency=currency, data=data, created_at=now)
     await conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["as_of", "currency"],
@@ -119,7 +115,7 @@ async def claim_day(
     """
     dc = DailyClaim.__table__
     stmt = (
-        _upsert(conn)(dc)
+        upsert_insert(conn)(dc)
         .values(job=job, day=day, claimed_by=worker, claimed_at=now)
         .on_conflict_do_nothing(index_elements=["job", "day"])
         .returning(dc.c.id)

@@ -27,18 +27,14 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import import_rows as rows
+from storage.db import upsert_insert
 from storage.import_report import ImportReport
 from storage.import_staging import STAGING, staging_metadata
 from storage.models import Contact, Customer, Event, Invoice, Payment
 from storage.types import Money
-
-
-def _upsert_fn(conn: AsyncConnection) -> Any:
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def _json_text(conn: AsyncConnection, value: Any) -> Any:
@@ -60,7 +56,7 @@ async def _merge_customers(
 ) -> None:
     s = STAGING["customers"]
     c = Customer.__table__
-    upsert = _upsert_fn(conn)
+    upsert = upsert_insert(conn)
     zone = func.coalesce(s.c.timezone, "UTC")
     stmt = upsert(c).from_select(
         [
@@ -116,7 +112,7 @@ async def _merge_email_contacts(conn: AsyncConnection, now: Any) -> None:
     s = STAGING["customers"]
     c = Customer.__table__
     ct = Contact.__table__
-    upsert = _upsert_fn(conn)
+    upsert = upsert_insert(conn)
     stmt = upsert(ct).from_select(
         ["customer_id", "channel", "address", "is_primary", "created_at", "updated_at"],
         select(c.c.id, literal("email"), s.c.email, literal(True), now, now)
@@ -147,7 +143,7 @@ async def _merge_invoices(
     c = Customer.__table__
     i = Invoice.__table__
     p = Payment.__table__
-    upsert = _upsert_fn(conn)
+    upsert = upsert_insert(conn)
     open_amount = func.coalesce(s.c.open_amount, s.c.amount)
     stmt = upsert(i).from_select(
         [
@@ -271,7 +267,7 @@ async def _merge_payments(
                 ["at", "kind", "actor", "customer_id", "invoice_id", "reason", "data"], events
             )
         )
-        upsert = _upsert_fn(conn)
+        upsert = upsert_insert(conn)
         stmt = upsert(p).from_select(
             ["invoice_id", "paid_at", "amount", "reference", "natural_key", "created_at"],
             select(i.c.id, s.c.paid_at, s.c.amount, s.c.reference, s.c.natural_key, now).join_from(
