@@ -58,14 +58,19 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         except SlackClientError as exc:
             log.warning("App Home of %s not published: %s", event["user"], exc)
 
+    async def _acting_on(body: dict[str, Any], client: AsyncWebClient) -> int | None:
+        """The customer a Home button names, if the presser is on the AR team (else told)."""
+        customer_id, user = _customer(body), body["user"]["id"]
+        if customer_id is not None and not await may(ctx, client, user):
+            await client.chat_postMessage(channel=user, text=NOT_ON_TEAM)
+            return None
+        return customer_id
+
     @app.action(str(Action.HOME_STATUS))
     async def _status(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        user, customer_id = body["user"]["id"], _customer(body)
+        user, customer_id = body["user"]["id"], await _acting_on(body, client)
         if customer_id is None:
-            return
-        if not await may(ctx, client, user):
-            await client.chat_postMessage(channel=user, text=NOT_ON_TEAM)
             return
         async with ctx.engine.connect() as conn:
             invoices = await open_invoices(conn, customer_id)
@@ -76,11 +81,8 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     @app.action(str(Action.HOME_PAUSE))
     async def _pause(ack: Any, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
-        user, customer_id = body["user"]["id"], _customer(body)
+        user, customer_id = body["user"]["id"], await _acting_on(body, client)
         if customer_id is None:
-            return
-        if not await may(ctx, client, user):
-            await client.chat_postMessage(channel=user, text=NOT_ON_TEAM)
             return
         try:
             async with ctx.engine.begin() as conn:

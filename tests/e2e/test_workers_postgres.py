@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from sequences.dispatch import DispatchPolicy
 from storage.db import open_engine
-from tests.conftest import _admin, _migrate, _run, postgres_base_url
+from tests.conftest import fresh_postgres_database
 from tests.fakes.smtp_sink import SmtpSink
 from tests.helpers.due_touches import add_due_emails, keys_seen, outbox_states
 from tests.helpers.workers import Workers, worker_env
@@ -50,15 +48,8 @@ async def _all_sent(engine, count: int) -> None:
 def big_db_url() -> Iterator[str]:
     """A PostgreSQL database of its own, dropped at the end: emptying 20,000 customers'
     rows for the next test would take longer than the test."""
-    base = postgres_base_url()
-    name = f"arseq_workers_{uuid.uuid4().hex[:10]}"
-    _run(_admin(base, f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    try:
-        _run(_migrate(url))
+    with fresh_postgres_database("arseq_workers") as url:
         yield url
-    finally:
-        _run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def test_four_workers_send_20000_touches_exactly_once(big_db_url, tmp_path):
