@@ -47,6 +47,7 @@ from sequences.engine import EngineConfig, tick
 from sequences.enrollments import EnrollmentError, enroll
 from sequences.ledger import LedgerError
 from sequences.promises import record_promise
+from sequences.rewind import REWOUND
 from sequences.store import store_sequences
 from sequences.templates import LIBRARY_TEMPLATES
 from storage.db import create_engine
@@ -294,6 +295,11 @@ async def _promise(engine: AsyncEngine, made: list[tuple[int, int]], now: dateti
                                      actor="contact", now=now)  # fmt: skip
 
 
+async def _rewinds(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return len(list(await conn.scalars(select(Event.id).where(Event.kind == REWOUND))))
+
+
 async def _snapshot(engine: AsyncEngine) -> tuple[list[Any], ...]:
     """What a tick writes: outbox rows, tasks, enrollments and the audit trail."""
     async with engine.connect() as conn:
@@ -356,11 +362,14 @@ async def _run_and_check(engine: AsyncEngine, scenario: Scenario) -> None:
         paid_late = [i for i, late in paying if late]
         await _pay(engine, paid_late)  # dispatch must re-check
         recorded |= {i: (now, late) for i, late in paying}
+        rewound = await _rewinds(engine)
         while (await dispatch_once(engine, clock.channels, now=now, worker="test")).claimed:
             pass
-        if paid_late or not (report.due or report.enrolled or report.woken):
+        rewound = await _rewinds(engine) - rewound
+        if paid_late or rewound or not (report.due or report.enrolled or report.woken):
             # A tick that read nothing has nothing to do twice; after a payment since,
-            # a second one has a new fact to act on (a promise kept).
+            # a second one has a new fact to act on (a promise kept), and so after
+            # dispatch put back a step of a message it held (sequences.rewind).
             continue
         before = await _snapshot(engine)
         again = await tick(engine, now=now, config=clock.config)
