@@ -155,7 +155,7 @@ async def touch_block_reasons(
     def reason(t: TouchTarget) -> str | None:
         for n in t.invoice_ids:
             # One settled invoice is enough: a message never chases a paid invoice, even
-            # beside others that are still open (the engine plans those again).
+            # beside others that are still open (dispatch puts their steps back: sequences.rewind).
             status, open_amount = states.get(n, (InvoiceStatus.OPEN, Decimal(1)))
             if status == InvoiceStatus.PAID or open_amount <= 0:
                 return "paid"
