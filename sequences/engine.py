@@ -196,16 +196,16 @@ async def _run_batch(
     # cap then holds the others. An answer to the customer's own dispute is not held by
     # the cap (and counts for the cap of the reminders after it).
     parts = [
-        (customer_id, kind, part)
+        (customer_id, kind, part, message_key(part))
         for customer_id, group in sends.items()
         for kind in MESSAGE_ORDER
         if (part := [s for s in group if s.stored.sequence.kind == kind])
     ]
-    written = await written_keys(conn, [message_key(part) for _, _, part in parts])
-    for customer_id, kind, part in parts:
+    written = await written_keys(conn, [key for *_, key in parts])
+    for customer_id, kind, part, key in parts:
         await _send_group(
             conn, writes, customer_id, part, batch, now=now, config=config, report=report,
-            capped=kind != "disputes", written=written,
+            capped=kind != "disputes", key=key, written=key in written,
         )  # fmt: skip
     await add_outbox_messages(conn, writes.outbox)
     await move_enrollments(conn, writes.moves)
@@ -303,14 +303,15 @@ async def _team_action(
 
 async def _send_group(
     conn: AsyncConnection, writes: _Writes, customer_id: int, group: list[Send], batch: Batch, *,
-    now: datetime, config: EngineConfig, report: TickReport, capped: bool, written: set[str],
+    now: datetime, config: EngineConfig, report: TickReport, capped: bool, key: str,
+    written: bool,
 ) -> None:  # fmt: skip
     """One customer's touches of one kind: held by the cap, or one message; then they move on.
 
-    Touches whose message is `written` already (its key) move on without a new one, and
+    Touches whose message (`key`) is `written` already move on without a new one, and
     without counting for the cap: only a message really written does.
     """
-    if message_key(group) not in written:
+    if not written:
         last = batch.last_message.get(customer_id)
         if capped and not timing.cap_allows(last, now, config.frequency_cap):
             until = timing.earliest_after_cap(last, config.frequency_cap)
@@ -319,7 +320,7 @@ async def _send_group(
             report.capped += len(group)
             return
         row = await compose_message(
-            conn, customer_id, group, batch, now=now, pay_url=config.pay_url
+            conn, customer_id, group, batch, key=key, now=now, pay_url=config.pay_url
         )
         if row is not None:
             writes.outbox.append(row)

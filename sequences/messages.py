@@ -152,10 +152,11 @@ def _moves(group: list[Send]) -> list[list[int | None]]:
 
 
 async def compose_message(
-    conn: AsyncConnection, customer_id: int, group: list[Send], batch: Batch, *,
+    conn: AsyncConnection, customer_id: int, group: list[Send], batch: Batch, *, key: str,
     now: datetime, pay_url: str | None,
 ) -> dict[str, Any] | None:  # fmt: skip
-    """The outbox row of the one message for the touches in `group`, or None.
+    """The outbox row (idempotency `key`, from `message_key`) of the one message for the
+    touches in `group`, or None.
 
     A customer without a usable contact gets no message: the collector gets a task.
     The caller writes the rows of a batch together (`storage.queries.add_outbox_messages`).
@@ -195,7 +196,7 @@ async def compose_message(
         message = render_inline(step.subject, step.body, context)
     position = lead.decision.position if isinstance(lead.decision, Act) else (None, None)
     return dict(
-            idempotency_key=message_key(group), channel=str(contact.channel), kind=CUSTOMER_MESSAGE,
+            idempotency_key=key, channel=str(contact.channel), kind=CUSTOMER_MESSAGE,
             customer_id=customer_id, contact_id=contact.id, enrollment_id=lead.row.id,
             sequence_id=lead.row.sequence_id, step_index=position[0], variant=variant,
             invoice_ids=[i.id for i in invoices], subject=message.subject,
