@@ -100,5 +100,8 @@ async def test_workers_killed_at_random_lose_nothing(db_url, tmp_path):
     print(f"\n{KILLS} SIGKILLs: {CRASH_TOUCHES} touches, {len(doubled)} sent twice")
     assert set(seen) == {f"touch:{n}" for n in range(CRASH_TOUCHES)}  # nothing lost
     assert states == {"sent": CRASH_TOUCHES}
-    # Only the window: a killed worker's batch in flight, sent again after its lease.
-    assert max(seen.values()) <= 2 and len(doubled) <= KILLS * DispatchPolicy().batch
+    # Only the window: each kill leaves at most its batch in flight sent but unrecorded,
+    # sent again after the lease. A second kill can land on the worker re-sending that
+    # same batch (seen in CI: a key sent 3 times), so the bound is per kill, in total.
+    repeats = sum(n - 1 for n in seen.values())
+    assert len(doubled) <= repeats <= KILLS * DispatchPolicy().batch
