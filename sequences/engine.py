@@ -27,6 +27,7 @@ from sequences.planner import Act, EnrollmentFacts, Exit, Notice, Wait, plan
 from sequences.promises import PROMISE_GRACE, settle_promises
 from sequences.send_windows import WindowError
 from sequences.store import Stored, active_sequences, ensure_library
+from sequences.templates import refresh as refresh_templates
 from sequences.templates import render_text
 from storage.db import take_write_lock
 from storage.models import EnrollmentState
@@ -101,6 +102,7 @@ async def tick(
     """One scheduler pass as of `now`."""
     config = config or EngineConfig()
     report = TickReport()
+    refresh_templates()
     async with engine.begin() as conn:
         await take_write_lock(conn)
         await ensure_library(conn, now=now)

@@ -36,6 +36,8 @@ from babel.numbers import (
     get_currency_name,
     get_currency_precision,
     get_currency_symbol,
+    get_decimal_symbol,
+    get_group_symbol,
 )
 from jinja2 import (
     FileSystemLoader,
@@ -136,7 +138,15 @@ def money(amount: object, currency: str | None = None, locale: str = DEFAULT_LOC
         raise ValueError("money needs a currency, e.g. amount | money('EUR')")
     value = Decimal(amount).quantize(_quantum(currency), rounding=ROUND_HALF_UP)
     pattern, symbol = _currency_format(locale, currency)
-    text = pattern.apply(value, _babel_locale(locale), currency=None, currency_digits=False)
+    plain = _plain_pattern(locale, currency)
+    if plain is not None:
+        prefixes, suffixes, group, decimal, digits = plain
+        sign = int(value.is_signed())
+        whole, _, cents = f"{abs(value):,.{digits}f}".partition(".")
+        number = whole.replace(",", group) + (decimal + cents if digits else "")
+        text = prefixes[sign] + number + suffixes[sign]
+    else:
+        text = pattern.apply(value, _babel_locale(locale), currency=None, currency_digits=False)
     if "¤¤¤" in text:
         text = text.replace("¤¤¤", get_currency_name(currency, value, locale))
     return text.replace("¤¤", currency.upper()).replace("¤", symbol)
@@ -160,6 +170,27 @@ def _currency_format(identifier: str, currency: str) -> tuple[NumberPattern, str
     return pattern, get_currency_symbol(currency, identifier)
 
 
+@lru_cache(maxsize=1024)
+def _plain_pattern(
+    identifier: str, currency: str
+) -> tuple[tuple[str, str], tuple[str, str], str, str, int] | None:
+    """For the common pattern (groups of three, no quoted text, no significant digits or
+    exponent): its prefixes, suffixes, group and decimal symbols and decimals, so `money`
+    can format with Python's own grouping at a tenth of `NumberPattern.apply`'s cost."""
+    pattern, _ = _currency_format(identifier, currency)
+    locale = _babel_locale(identifier)
+    group, decimal = get_group_symbol(locale), get_decimal_symbol(locale)
+    texts = (*pattern.prefix, *pattern.suffix, group, decimal)
+    plain = (
+        pattern.grouping == (3, 3) and not pattern.exp_prec and pattern.scale == 0
+        and "@" not in pattern.pattern and pattern.number_pattern != ""
+        and pattern.int_prec[0] <= 1 and not any("'" in t for t in texts)
+    )  # fmt: skip
+    if not plain:
+        return None
+    return pattern.prefix, pattern.suffix, group, decimal, pattern.frac_prec[1]
+
+
 @lru_cache(maxsize=256)
 def _quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-get_currency_precision(currency))
@@ -176,9 +207,13 @@ def _money_filter(
 def _date_filter(
     ctx: Context, value: date, style: str = "medium", locale: str | None = None
 ) -> str:
-    return format_date(
-        value, format=style, locale=_babel_locale(locale or ctx.get("locale") or DEFAULT_LOCALE)
-    )
+    return _format_date(value, style, locale or ctx.get("locale") or DEFAULT_LOCALE)
+
+
+# A tick shows the same few due dates in the same few locales thousands of times.
+@lru_cache(maxsize=4096)
+def _format_date(value: date, style: str, locale: str) -> str:
+    return format_date(value, format=style, locale=_babel_locale(locale))
 
 
 def _numbers_filter(invoices: Iterable[object]) -> str:
@@ -187,7 +222,29 @@ def _numbers_filter(invoices: Iterable[object]) -> str:
 
 def locate(name: str, dirs: Iterable[Path]) -> Path | None:
     """The first directory holding template `name` (its `NAME.body.txt`), if any."""
-    return next((d for d in dirs if (d / f"{name}.body.txt").is_file()), None)
+    return _located(name, tuple(dirs))[0]
+
+
+# Where each template lives and whether it has an HTML part, looked up once until
+# `refresh`: a tick renders thousands of messages from a handful of templates, and a
+# stat per part per message was a tenth of its rendering.
+@lru_cache(maxsize=1024)
+def _located(name: str, dirs: tuple[Path, ...]) -> tuple[Path | None, bool]:
+    owner = next((d for d in dirs if (d / f"{name}.body.txt").is_file()), None)
+    return owner, owner is not None and (owner / f"{name}.body.html").is_file()
+
+
+def refresh() -> None:
+    """Pick up template files added, removed or edited since they were last read.
+
+    Templates are read once and kept (no stat per message); a tick calls this once, so
+    an edit made while `arseq run` runs is used from its next pass on.
+    """
+    _located.cache_clear()
+    for env in _ENVIRONMENTS.values():
+        stale = [key for key, tmpl in env.cache.items() if not tmpl.is_up_to_date]
+        for key in stale:
+            del env.cache[key]
 
 
 def available(dirs: Iterable[Path]) -> list[str]:
@@ -212,17 +269,24 @@ class _Loader(FileSystemLoader):
         return super().get_source(environment, template)
 
 
-@lru_cache(maxsize=32)
+_ENVIRONMENTS: dict[tuple[Path, ...], ImmutableSandboxedEnvironment] = {}
+
+
 def _environment(dirs: tuple[Path, ...]) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
-        loader=_Loader(list(dirs)),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(money=_money_filter, date=_date_filter, numbers=_numbers_filter)
+    env = _ENVIRONMENTS.get(dirs)
+    if env is None:
+        env = ImmutableSandboxedEnvironment(
+            loader=_Loader(list(dirs)),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            auto_reload=False,  # `refresh` looks for edits once per tick instead
+            cache_size=1000,
+        )
+        env.filters.update(money=_money_filter, date=_date_filter, numbers=_numbers_filter)
+        _ENVIRONMENTS[dirs] = env
     return env
 
 
@@ -291,13 +355,12 @@ def render(
     """Render template `template_name` (subject, text, optional HTML) with `context`."""
     dirs = tuple(template_dirs or (LIBRARY_TEMPLATES,))
     env, ctx = _environment(dirs), _context(context)
-    owner = locate(template_name, dirs)
+    owner, has_html = _located(template_name, dirs)
     if owner is None:
         raise TemplateError(f"template '{template_name}' not found in {', '.join(map(str, dirs))}")
     with _rendering(f"template '{template_name}'"):
         subject = env.get_template(f"{template_name}.subject.txt").render(ctx)
         text = env.get_template(f"{template_name}.body.txt").render(ctx)
-        has_html = (owner / f"{template_name}.body.html").is_file()
         html = env.get_template(f"{template_name}.body.html").render(ctx) if has_html else None
     return RenderedMessage(" ".join(subject.split()), text.strip() + "\n", html)
 
@@ -305,7 +368,13 @@ def render(
 def render_text(source: str, context: Mapping[str, Any], what: str = "inline template") -> str:
     """Render a template string (a task, an inline subject or body) as plain text."""
     with _rendering(what):
-        return environment().from_string(source).render(_context(context))
+        return _compiled(source).render(_context(context))
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> Any:
+    """A template string compiled once: a step's inline body or task is rendered per target."""
+    return environment().from_string(source)
 
 
 def render_inline(subject: str | None, body: str, context: Mapping[str, Any]) -> RenderedMessage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from sequences.templates import (
     compile_check,
     customer_locale,
     money,
+    refresh,
     render,
     render_inline,
     render_text,
@@ -272,3 +274,19 @@ def test_the_pay_link_encodes_each_value_so_a_number_can_not_change_the_link():
     assert filled == "https://pay.example.test/ACME%2FEU/pay?invoice=INV%207%26x%3D1&amount=12.50"
     both = fill_pay_url(url, invoice="INV-1,INV-2", customer="C1", amount=None)
     assert both == "https://pay.example.test/C1/pay?invoice=INV-1,INV-2&amount="
+
+
+def test_an_edited_template_is_used_from_the_next_refresh_on(tmp_path: Path) -> None:
+    # Templates are read once, not stat-ed per message; a tick calls refresh() first.
+    (tmp_path / "note.subject.txt").write_text("Hi")
+    body = tmp_path / "note.body.txt"
+    body.write_text("First {{ customer.name }}")
+    ctx = context(customer={"name": "ACME"})
+    assert render("note", ctx, [tmp_path]).text == "First ACME\n"
+    body.write_text("Second {{ customer.name }}")
+    os.utime(body, (body.stat().st_atime, body.stat().st_mtime + 10))
+    (tmp_path / "note.body.html").write_text("<p>{{ customer.name }}</p>")
+    assert render("note", ctx, [tmp_path]).html is None  # not looked at again yet
+    refresh()
+    again = render("note", ctx, [tmp_path])
+    assert (again.text, again.html) == ("Second ACME\n", "<p>ACME</p>")
