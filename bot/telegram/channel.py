@@ -45,13 +45,23 @@ class TelegramChannel:
     ) -> None:
         self.bot, self.engine, self.pay_url = bot, engine, pay_url
         self.limiter = limiter or SendLimiter()
+        self._prepared: dict[int, list[KeyboardInvoice]] = {}
+
+    async def prepare(self, messages: list[OutgoingMessage]) -> None:
+        """Read the buttons' invoices of a whole batch with one query."""
+        found = await self._read_invoices({i for m in messages for i in m.invoice_ids})
+        for message in messages:
+            self._prepared[message.outbox_id] = _of(found, message)
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Send the text with its keyboard to the chat id in `message.address`."""
         address = (message.address or "").strip()
         if not address.lstrip("-").isdigit():
             raise PermanentFailure(f"{address!r} is not a Telegram chat id", contact_dead=True)
-        keyboard = reminder_keyboard(await self._invoices(message), self.pay_url)
+        invoices = self._prepared.pop(message.outbox_id, None)
+        if invoices is None:
+            invoices = _of(await self._read_invoices(set(message.invoice_ids)), message)
+        keyboard = reminder_keyboard(invoices, self.pay_url)
         try:
             wait = self.limiter.reserve(address)
         except Busy as busy:
@@ -77,15 +87,23 @@ class TelegramChannel:
             raise TemporaryFailure(f"Telegram: {exc.message}") from None
         return SendResult(provider_message_id=f"{sent.chat.id}:{sent.message_id}")
 
-    async def _invoices(self, message: OutgoingMessage) -> list[KeyboardInvoice]:
-        if not message.invoice_ids:
-            return []
+    async def _read_invoices(self, ids: set[int]) -> dict[int, KeyboardInvoice]:
+        """The invoices by id, in the order the buttons show them (due date, number)."""
+        if not ids:
+            return {}
         i, c = Invoice.__table__, Customer.__table__
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(i.c.id, i.c.number, i.c.open_amount, c.c.external_id)
                 .join(c, c.c.id == i.c.customer_id)
-                .where(i.c.id.in_(message.invoice_ids))
+                .where(i.c.id.in_(ids))
                 .order_by(i.c.due_date, i.c.number)
             )
-            return [KeyboardInvoice(r.id, r.number, r.open_amount, r.external_id) for r in rows]
+            return {r.id: KeyboardInvoice(r.id, r.number, r.open_amount, r.external_id)
+                    for r in rows}  # fmt: skip
+
+
+def _of(found: dict[int, KeyboardInvoice], message: OutgoingMessage) -> list[KeyboardInvoice]:
+    """The message's invoices among `found`, in `found`'s order."""
+    wanted = set(message.invoice_ids)
+    return [invoice for invoice_id, invoice in found.items() if invoice_id in wanted]

@@ -21,7 +21,7 @@ from sequences.dispatch import dispatch_once
 from storage.models import Contact, OutboxMessage
 from tests.bot.telegram.conftest import NOW
 from tests.sequences.engine_helpers import outbox, tasks
-from tests.sequences.telegram_ledger import CHAT_A, two_customers
+from tests.sequences.telegram_ledger import CHAT_A, CHAT_B, two_customers
 
 PAY = "https://pay.example.test/{customer}/{invoice}?amount={amount}"
 
@@ -34,11 +34,15 @@ class FakeClock:
         return self.now
 
 
-async def _queue(engine, ledger, *, key: str = "k1") -> None:
+async def _queue(engine, ledger, *, key: str = "k1", to_b: bool = False) -> None:
+    customer, contact, invoice = (
+        (ledger.b, ledger.contact_b, ledger.invoice_b) if to_b
+        else (ledger.a, ledger.contact_a, ledger.invoice_a)
+    )  # fmt: skip
     values = dict(
-        idempotency_key=key, channel="telegram", kind="customer_message", customer_id=ledger.a,
-        contact_id=ledger.contact_a, body="Invoice INV-A1 is past due.", payload={"html": None},
-        invoice_ids=[ledger.invoice_a], scheduled_for=NOW, state="pending", attempts=0,
+        idempotency_key=key, channel="telegram", kind="customer_message", customer_id=customer,
+        contact_id=contact, body="Invoice INV-A1 is past due.", payload={"html": None},
+        invoice_ids=[invoice], scheduled_for=NOW, state="pending", attempts=0,
         next_attempt_at=NOW, created_at=NOW,
     )  # fmt: skip
     async with engine.begin() as conn:
@@ -71,6 +75,40 @@ async def test_a_reminder_arrives_with_its_buttons_and_its_provider_id(engine, b
     assert {p.invoice_id for p in presses} == {ledger.invoice_a}
     [row] = await outbox(engine)
     assert row.provider_message_id == f"{CHAT_A}:{sent.message_id}"
+
+
+async def test_each_message_of_a_batch_gets_the_buttons_of_its_own_invoices(
+    engine, bot, fake_telegram
+):
+    # The batch's invoices are read once (`prepare`); each chat still sees only its own.
+    ledger = await two_customers(engine)
+    await _queue(engine, ledger, key="k1")
+    await _queue(engine, ledger, key="k2", to_b=True)
+    channels, _ = _channels(bot, engine, pay_url=PAY)
+    assert (await dispatch_once(engine, channels, now=NOW, worker="w1")).sent == 2
+    pressed = {
+        sent.chat_id: {
+            InvoiceAction.unpack(b["callback_data"]).invoice_id
+            for row in sent.reply_markup["inline_keyboard"] for b in row if "callback_data" in b
+        }
+        for sent in fake_telegram.sent
+    }  # fmt: skip
+    assert pressed == {CHAT_A: {ledger.invoice_a}, CHAT_B: {ledger.invoice_b}}
+    pay = {s.chat_id: s.reply_markup["inline_keyboard"][0][0]["url"] for s in fake_telegram.sent}
+    assert pay[CHAT_B] == "https://pay.example.test/B/INV-B1?amount=99.00"
+
+
+async def test_a_message_sent_without_prepare_reads_its_own_invoices(engine, bot, fake_telegram):
+    ledger = await two_customers(engine)
+    channel = TelegramChannel(bot, engine, pay_url=PAY)
+    message = OutgoingMessage(
+        outbox_id=1, idempotency_key="k", channel="telegram", kind="customer_message",
+        address=str(CHAT_B), subject=None, body="Hello", scheduled_for=NOW,
+        customer_id=ledger.b, contact_id=ledger.contact_b, invoice_ids=(ledger.invoice_b,),
+    )  # fmt: skip
+    await channel.send(message)
+    [sent] = fake_telegram.sent
+    assert sent.reply_markup["inline_keyboard"][0][0]["url"].endswith("INV-B1?amount=99.00")
 
 
 async def test_without_a_pay_url_there_is_no_pay_button(engine, bot, fake_telegram):
