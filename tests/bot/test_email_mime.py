@@ -79,3 +79,34 @@ def test_a_message_without_an_address_is_refused():
     with pytest.raises(ValueError, match="address"):
         build_email(_message(address=None), sender="ar@acme.test", reply_to=None,
                     html_part="<p>x</p>", links=LINKS)  # fmt: skip
+
+
+def test_short_headers_are_written_as_they_are_and_long_ones_folded():
+    """The fast path of the wire policy gives what `email.header.Header` would."""
+    long_key = "touch:" + "k" * 90
+    message = _message(subject="Invoice INV-1 is past due", idempotency_key=long_key)
+    mail = build_email(message, sender="ar@acme.test", reply_to="collector@acme.test",
+                       html_part=text_to_html(message.body), links=LINKS)  # fmt: skip
+    wire = mail.as_bytes()
+    head = wire.split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nSubject: Invoice INV-1 is past due\r\n" in head
+    assert b"X-ARSeq-Idempotency-Key: \r\n touch:kkk" in head  # too long: folded
+    assert all(len(line) <= 78 or b" " not in line.strip() for line in head.split(b"\r\n"))
+    parsed = email.message_from_bytes(wire, policy=email.policy.default)
+    assert parsed["X-ARSeq-Idempotency-Key"].strip() == long_key
+    assert parsed["Reply-To"] == "collector@acme.test"
+
+
+def test_the_boundary_is_the_rows_own_and_never_in_a_part():
+    """Parts are quoted-printable, so the boundary's "=_" cannot occur in them."""
+    body = "Odd text: --=_arseq_ and =_ signs.\n"
+    first = build_email(_message(body=body), sender="ar@acme.test", reply_to=None,
+                        html_part=text_to_html(body), links=LINKS)  # fmt: skip
+    again = build_email(_message(body=body), sender="ar@acme.test", reply_to=None,
+                        html_part=text_to_html(body), links=LINKS)  # fmt: skip
+    boundary = first.get_boundary()
+    assert boundary is not None and boundary == again.get_boundary()
+    parsed = email.message_from_bytes(first.as_bytes(), policy=email.policy.default)
+    parts = list(parsed.iter_parts())
+    assert len(parts) == 2 and parts[0].get_content() == body
+    assert all(boundary.encode() not in p.as_bytes() for p in parts)
