@@ -138,7 +138,15 @@ def run_service(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            "--health-port", min=0, max=65535,
+            help="Serve /healthz (only) on this port; 0: any free port. Default: no HTTP.",
+        ),
+    ] = None,
+) -> None:  # fmt: skip
     """The clock and dispatch without the HTTP front (any number against PostgreSQL).
 
     On a SQLite file only one `arseq run` or `arseq worker` runs at a time; a second
@@ -147,7 +155,7 @@ def worker() -> None:
     """
     from bot.commands.service import run_service as run_it
 
-    run_it(settings(), http_port=None)
+    run_it(settings(), http_port=None, health_port=health_port)
 
 
 @app.command()

@@ -1,5 +1,8 @@
 """Wiring of the running service: database, channels, the clock, the HTTP app; start and stop.
 
+`arseq run` serves the whole HTTP app; `arseq worker` serves nothing, or only `/healthz`
+when given a health port.
+
 SIGTERM (or SIGINT) stops the clock: no new batch is claimed, the sends already
 started finish and are recorded, the rows claimed but not started are released for
 another worker. Then the HTTP app stops, the channels close and `serve` returns.
@@ -32,12 +35,13 @@ async def serve(
     settings: Settings,
     *,
     http_port: int | None,
+    health_port: int | None = None,
     adapters: AdapterFactory = build_adapters,
     stop: asyncio.Event | None = None,
     ready: Callable[[Clock, int | None], Awaitable[None]] | None = None,
 ) -> None:
     """Run the clock, the adapters' services, and the HTTP app unless `http_port` is None,
-    until SIGTERM or `stop`."""
+    until SIGTERM or `stop`. Without the app, `health_port` serves `/healthz` alone."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -50,21 +54,22 @@ async def serve(
                       worker_name(role), steps=slack_steps(settings),
                       policy=dispatch_policy(settings))  # fmt: skip
         runner: web.AppRunner | None = None
-        port = None
-        if http_port is not None:
+        port = http_port if http_port is not None else health_port
+        if port is not None:
             app = build_app(engine, clock)
-            for add in parts.routes:
+            for add in parts.routes if http_port is not None else ():
                 add(app)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
-            site = web.TCPSite(runner, host="0.0.0.0", port=http_port)
+            site = web.TCPSite(runner, host="0.0.0.0", port=port)
             await site.start()
-            port = runner.addresses[0][1] if runner.addresses else http_port
+            port = runner.addresses[0][1] if runner.addresses else port
             log.info("listening on port %s", port)
         scheduler = start_scheduler(clock)
         if http_port is None:
-            log.info("worker %s: a pass every %ss, no HTTP front", clock.worker,
-                     settings.tick_every.total_seconds())  # fmt: skip
+            front = "no HTTP front" if port is None else f"only /healthz on port {port}"
+            log.info("worker %s: a pass every %ss, %s", clock.worker,
+                     settings.tick_every.total_seconds(), front)  # fmt: skip
         services = [asyncio.create_task(run(stop)) for run in parts.services]
         try:
             if ready is not None:

@@ -7,6 +7,7 @@ import shutil
 import signal
 from datetime import UTC, datetime, timedelta
 
+from aiohttp import ClientSession
 from sqlalchemy import select
 
 from storage.db import open_engine
@@ -89,3 +90,24 @@ async def test_one_worker_per_sqlite_file_then_sigterm_releases_and_exits_0(
             assert states == {"sent": TOUCHES}
             doubled = sum(n - 1 for n in seen.values())
             assert doubled <= 100, doubled  # at most one batch (DispatchPolicy.batch)
+
+
+async def test_a_worker_with_a_health_port_answers_healthz(tmp_path, sqlite_template):
+    """`--health-port`: /healthz alone, with the database and the clock's last pass."""
+    db = tmp_path / "a.db"
+    shutil.copy(sqlite_template, db)
+    async with Workers(worker_env(f"sqlite+aiosqlite:///{db}", 1), tmp_path) as pool:
+        worker = await (await pool.start("worker", "--health-port", "0")).wait_for()
+        assert "only /healthz on port" in worker.text
+        status, body = await worker.healthz()
+        async with asyncio.timeout(60):  # the first pass starts at once; wait for its end
+            while body["clock"]["passes"] < 1:
+                await asyncio.sleep(0.05)
+                status, body = await worker.healthz()
+        assert status == 200 and body["status"] == "ok" and body["database"] == "ok"
+        assert body["clock"]["last_pass_at"] and body["clock"]["late_seconds"] is None
+        async with ClientSession() as session:  # the rest of `arseq run`'s app is not there
+            url = f"http://127.0.0.1:{await worker.health_port()}/slack/events"
+            async with session.post(url) as response:
+                assert response.status == 404
+        assert await worker.finish(signal.SIGTERM) == 0

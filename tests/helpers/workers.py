@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession
 
 from tests.bot.test_settings import ALL_VARS
 
 STARTED = "a pass every"
+LISTENING = re.compile(r"listening on port (\d+)")
 ARSEQ = ("-c", "from bot.cli import main; main()")
 
 
@@ -71,6 +76,17 @@ class Worker:
 
         await asyncio.wait_for(seen(), limit)
         return self
+
+    async def health_port(self, limit: float = 60) -> int:
+        """The port of `/healthz` (`--health-port 0`), once the log has said it."""
+        await self.wait_for("listening on port", limit)
+        return int(next(m.group(1) for line in self.lines if (m := LISTENING.search(line))))
+
+    async def healthz(self) -> tuple[int, dict[str, Any]]:
+        """GET /healthz through a real HTTP request: (status, body)."""
+        url = f"http://127.0.0.1:{await self.health_port()}/healthz"
+        async with ClientSession() as session, session.get(url) as response:
+            return response.status, await response.json()
 
     async def finish(self, signum: int | None = None, limit: float = 60) -> int:
         """Send `signum` (if any), wait for the exit; the exit status."""
