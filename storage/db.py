@@ -16,9 +16,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolResetState
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 SQLITE_CACHE_SIZE = -8_192  # KiB (negative: a size, not a page count)
+# In a pooled connection's info: its page cache was enlarged (reset when given back).
+ENLARGED_CACHE = "arseq_enlarged_cache"
 
 
 def is_sqlite(url: str) -> bool:
@@ -35,7 +38,10 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> AsyncE
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        # The pool's reset is done by `_configure_sqlite` (only when a transaction is open).
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": 30}, pool_reset_on_return=None
+        )
         _configure_sqlite(engine)
         return engine
     kwargs: dict[str, Any] = {
@@ -61,15 +67,28 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA cache_size = {SQLITE_CACHE_SIZE}")
         cursor.close()
 
-    @event.listens_for(sync_engine.pool, "checkin")
-    def _on_checkin(dbapi_conn: Any, _record: Any) -> None:
-        # A bulk import enlarges its connection's page cache; the pool gets it back as usual.
-        if dbapi_conn is not None:
+    @event.listens_for(sync_engine.pool, "reset")
+    def _on_reset(dbapi_conn: Any, record: Any, state: PoolResetState) -> None:
+        # Each call to the driver is a hop to its thread and back (about 0.2 ms): a
+        # connection given back after its commit has nothing to roll back, and only an
+        # import's connection has a page cache to shrink back.
+        if state.terminate_only or not state.asyncio_safe:
+            return
+        if dbapi_conn.driver_connection.in_transaction:
+            dbapi_conn.rollback()
+        if record.info.pop(ENLARGED_CACHE, False):
             dbapi_conn.cursor().execute(f"PRAGMA cache_size = {SQLITE_CACHE_SIZE}")
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")
+
+
+async def enlarge_cache(conn: AsyncConnection, kib: int) -> None:
+    """On SQLite, give this connection a page cache of `kib` KiB until the pool gets it back."""
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql(f"PRAGMA cache_size = -{kib}")
+        (await conn.get_raw_connection()).info[ENLARGED_CACHE] = True
 
 
 async def take_write_lock(conn: AsyncConnection) -> None:

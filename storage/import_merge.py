@@ -326,12 +326,6 @@ IMPORT_CACHE_KIB = 65_536
 BULK_MIN_ROWS = 100_000
 
 
-async def enlarge_cache(conn: AsyncConnection) -> None:
-    """On SQLite, give this connection the import's page cache (the pool resets it)."""
-    if conn.dialect.name == "sqlite":
-        await conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
-
-
 @contextlib.asynccontextmanager
 async def _bulk_indexes(conn: AsyncConnection, table: Table, rows: int) -> AsyncIterator[None]:
     """On SQLite, for a load that is large against the table, rebuild secondary indexes.

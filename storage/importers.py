@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import import_merge as merge
 from storage import import_staging as staging
-from storage.db import take_write_lock
+from storage.db import enlarge_cache, take_write_lock
 from storage.import_merge import IMPORT_CACHE_KIB
 from storage.import_report import BadRow, ImportFileError, ImportReport
 from storage.import_staging import KINDS, ProgressFn
@@ -53,7 +53,7 @@ async def import_csv(
     async with engine.connect() as conn:
         trans = await conn.begin()
         try:
-            await merge.enlarge_cache(conn)
+            await enlarge_cache(conn, IMPORT_CACHE_KIB)
             await conn.run_sync(lambda sync: table.create(sync))
             header = await staging.stage(conn, kind, path, report, progress)
             header_ok = not any(e.line == 1 for e in report.errors)
