@@ -22,6 +22,7 @@ MODULES: tuple[str, ...] = (
     "bench.telegram_bench",
     "bench.slack_status_bench",
     "bench.worker_bench",
+    "bench.worker_kills_bench",
     "bench.demo_bench",
 )
 

@@ -20,6 +20,7 @@ from sequences.dispatch import DispatchPolicy
 from storage.db import open_engine
 from tests.conftest import fresh_postgres_database
 from tests.fakes.smtp_sink import SmtpSink
+from tests.helpers.crashes import all_sent, kill_at_marks, random_marks, until
 from tests.helpers.due_touches import add_due_emails, keys_seen, outbox_states
 from tests.helpers.workers import Workers, worker_env
 
@@ -28,20 +29,6 @@ TOUCHES = 20_000
 CRASH_TOUCHES = 3_000
 KILLS = 6
 SEED = 8
-
-
-async def _until(condition, limit: float = 120) -> None:
-    """Wait until `condition()` holds (a state the processes reach, not a time)."""
-    async with asyncio.timeout(limit):
-        while not condition():  # noqa: ASYNC110 (the sink has no event to wait on)
-            await asyncio.sleep(0.02)
-
-
-async def _all_sent(engine, count: int) -> None:
-    """Wait until the outbox has `count` rows sent."""
-    async with asyncio.timeout(120):
-        while (await outbox_states(engine)).get("sent", 0) < count:  # noqa: ASYNC110
-            await asyncio.sleep(0.2)  # polling the database: it has no event to wait on
 
 
 @pytest.fixture
@@ -61,7 +48,7 @@ async def test_four_workers_send_20000_touches_exactly_once(big_db_url, tmp_path
         async with Workers(worker_env(db_url, sink.port), tmp_path) as pool:
             workers = [await pool.start() for _ in range(4)]
             await asyncio.gather(*(w.wait_for() for w in workers))
-            await _until(lambda: sink.accepted >= TOUCHES)
+            await until(lambda: sink.accepted >= TOUCHES)
             codes = await asyncio.gather(*(w.finish(signal.SIGTERM) for w in workers))
         async with open_engine(db_url) as engine:
             states = await outbox_states(engine)
@@ -84,14 +71,10 @@ async def test_workers_killed_at_random_lose_nothing(db_url, tmp_path):
         async with Workers(env, tmp_path) as pool:
             workers = [await pool.start() for _ in range(2)]
             # Kill a worker each time the sink passes a random count, then start another.
-            marks = sorted(rng.sample(range(100, CRASH_TOUCHES - 200), KILLS))
-            for mark in marks:
-                await _until(lambda mark=mark: sink.accepted >= mark)
-                victim = workers.pop(rng.randrange(len(workers)))
-                await victim.kill()
-                workers.append(await pool.start())
+            marks = random_marks(rng, CRASH_TOUCHES, KILLS)
+            await kill_at_marks(pool, workers, lambda: sink.accepted, marks, rng)
             async with open_engine(db_url) as engine:  # the outbox, not the sink, says done:
-                await _all_sent(engine, CRASH_TOUCHES)  # some were sent but not recorded
+                await all_sent(engine, CRASH_TOUCHES)  # some were sent but not recorded
                 codes = await asyncio.gather(*(w.finish(signal.SIGTERM) for w in workers))
                 states = await outbox_states(engine)
     assert codes == [0] * len(workers)
