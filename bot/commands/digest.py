@@ -85,8 +85,9 @@ class DigestClock:
         channel = str(self.settings.digest_channel)
         try:
             outcome = await post_daily_digest(
-                engine, self.client, channel=channel, day=day, now=now, worker=worker
-            )
+                engine, self.client, channel=channel, day=day, now=now, worker=worker,
+                chart_later=True,
+            )  # fmt: skip
         except SlackClientError as exc:
             return f"digest of {day} not posted ({slack_problem(exc)}); next tick tries again"
         self.posted.add(day)  # posted here or by another worker: nothing more to do today

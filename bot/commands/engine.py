@@ -21,6 +21,7 @@ from bot.clock import PassStep, engine_config, run_steps, scheduler_pass, worker
 from bot.commands.common import ready_engine
 from bot.errors import UsageProblem
 from bot.settings import Settings
+from bot.slack.digest_post import finish_chart_uploads
 from bot.slack.pass_steps import slack_steps
 from sequences.channels import Channel, ConsoleChannel
 from sequences.dispatch import DispatchReport
@@ -83,6 +84,7 @@ async def _run(settings: Settings, instants: list[datetime], out: TextIO) -> Non
         try:
             await _passes(engine, channels, instants, config, worker, steps, zone, out)
         finally:
+            await finish_chart_uploads()
             await adapters.aclose()
 
 

@@ -42,6 +42,7 @@ from bot.demo.world import TELEGRAM_TOKEN, open_world
 from bot.errors import CliError
 from bot.logs import setup_logging
 from bot.slack.client import slack_client
+from bot.slack.digest_post import finish_chart_uploads
 from bot.slack.pacing import ChannelPacer
 from bot.slack.pass_steps import slack_steps
 from bot.telegram.dispatcher import build_dispatcher
@@ -168,6 +169,8 @@ class Demo:
                         progress.console.print()
                         feed.print_day(day, number)
                         progress.advance(task)
+                await finish_chart_uploads()  # the last digests' charts, for the folder
+                feed.collect(self.start + timedelta(days=self.days - 1))
                 end = self.start + timedelta(days=self.days - 1)
                 summary = await gather(engine, world, feed, behaviour, start=self.start, end=end,
                                        payments=paid_total)  # fmt: skip

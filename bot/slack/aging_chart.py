@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -47,3 +50,20 @@ def aging_chart_png(as_of: str, currencies: dict[str, dict[str, Any]]) -> bytes:
     out = io.BytesIO()
     figure.savefig(out, format="png")
     return out.getvalue()
+
+
+_drawer: ProcessPoolExecutor | None = None
+
+
+async def draw_aging_chart(as_of: str, currencies: dict[str, dict[str, Any]]) -> bytes:
+    """`aging_chart_png` in a process of its own.
+
+    Drawing is about 150 ms of pure-Python CPU; in a thread it would hold the GIL that
+    the Slack and Telegram handlers (and the clock) need meanwhile. One process, started
+    on first use and kept, draws every chart.
+    """
+    global _drawer
+    if _drawer is None:
+        _drawer = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_drawer, aging_chart_png, as_of, currencies)

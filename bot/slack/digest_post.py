@@ -5,12 +5,15 @@ Exactly once per local day however many workers tick: the claim is a unique row
 still claims it when nobody had, so a later tick does not post a third time). A message
 Slack refuses gives the claim back, so the next tick tries again; once the message is
 posted the day is done, and a chart that fails to upload is reported, not retried
-(retrying would post the whole digest twice).
+(retrying would post the whole digest twice). The clock does not wait for the chart
+(`chart_later`): it is drawn and uploaded while the next steps run, and a process that
+stops waits for it first (`finish_chart_uploads`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -18,7 +21,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.slack.aging_chart import aging_chart_png
+from bot.slack.aging_chart import draw_aging_chart
 from bot.slack.digest_blocks import digest_blocks, digest_text
 from sequences.digest import (
     DigestData,
@@ -27,6 +30,10 @@ from sequences.digest import (
     gather_digest,
     release_digest,
 )
+
+log = logging.getLogger(__name__)
+# Chart uploads still running (`chart_later`); a reference keeps each task alive.
+_uploads: set[asyncio.Task[None]] = set()
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class DigestOutcome:
     ts: str | None = None
     reason: str | None = None
     chart_error: str | None = None
+    chart_later: bool = False
 
 
 async def send_digest(client: AsyncWebClient, channel: str, data: DigestData) -> str:
@@ -50,9 +58,7 @@ async def send_digest(client: AsyncWebClient, channel: str, data: DigestData) ->
 
 async def upload_chart(client: AsyncWebClient, channel: str, data: DigestData) -> str | None:
     """Upload the aging chart to `channel` (files_upload_v2); why it failed, or None."""
-    # Drawing takes a few hundred ms of CPU: off the event loop, so Slack and Telegram
-    # handlers keep answering meanwhile.
-    png = await asyncio.to_thread(aging_chart_png, data.report["as_of"], data.report["currencies"])
+    png = await draw_aging_chart(data.report["as_of"], data.report["currencies"])
     try:
         await client.files_upload_v2(
             channel=channel,
@@ -77,8 +83,10 @@ async def post_daily_digest(
     now: datetime,
     worker: str,
     force: bool = False,
+    chart_later: bool = False,
 ) -> DigestOutcome:
-    """Post the digest of `day` unless it was already posted (or `force`)."""
+    """Post the digest of `day` unless it was already posted (or `force`); with
+    `chart_later`, return once the message is posted and upload the chart meanwhile."""
     claimed = await claim_digest(engine, day=day, worker=worker, now=now)
     if not claimed and not force:
         return DigestOutcome(day, posted=False, reason=f"the digest of {day} was already posted")
@@ -90,6 +98,27 @@ async def post_daily_digest(
             await release_digest(engine, day=day, worker=worker)
         raise
     await digest_done(engine, day=day, now=now)
+    if chart_later:
+        task = asyncio.create_task(_upload_later(client, channel, data))
+        _uploads.add(task)
+        task.add_done_callback(_uploads.discard)
+        return DigestOutcome(day, posted=True, ts=ts, chart_later=True)
     return DigestOutcome(
         day, posted=True, ts=ts, chart_error=await upload_chart(client, channel, data)
     )
+
+
+async def _upload_later(client: AsyncWebClient, channel: str, data: DigestData) -> None:
+    try:
+        error = await upload_chart(client, channel, data)
+    except Exception:  # nobody awaits this task: say it here
+        log.exception("the aging chart of %s was not drawn", data.day)
+        return
+    if error is not None:
+        log.warning("the aging chart of %s was not uploaded: %s", data.day, error)
+
+
+async def finish_chart_uploads() -> None:
+    """Wait for the charts still being drawn or uploaded (before the process stops)."""
+    while _uploads:
+        await asyncio.gather(*_uploads, return_exceptions=True)

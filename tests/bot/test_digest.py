@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.slack.aging_chart import aging_chart_png
 from bot.slack.digest_blocks import delta, kpi_blocks
-from bot.slack.digest_post import post_daily_digest
+from bot.slack.digest_post import finish_chart_uploads, post_daily_digest
 from bot.slack.kpi_reply import kpi_reply_blocks
 from sequences.digest import claim_digest, digest_day
 from sequences.kpi import compute_kpis
@@ -41,10 +41,11 @@ def _client(fake: FakeSlackApi) -> AsyncWebClient:
     )
 
 
-async def _post(engine, fake, *, worker="w1", force=False, day=DAY, now=NOW):
+async def _post(engine, fake, *, worker="w1", force=False, day=DAY, now=NOW, later=False):
     return await post_daily_digest(
-        engine, _client(fake), channel=CHANNEL, day=day, now=now, worker=worker, force=force
-    )
+        engine, _client(fake), channel=CHANNEL, day=day, now=now, worker=worker, force=force,
+        chart_later=later,
+    )  # fmt: skip
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -147,6 +148,28 @@ async def test_a_chart_that_fails_is_reported_and_the_day_is_done(
     assert first.posted and first.chart_error == "not_allowed_token_type"
     assert not again.posted  # the message went out: never posted twice for a chart
     assert len(fake_slack.channel_messages(CHANNEL)) == 1 and not fake_slack.files
+
+
+async def test_the_clock_does_not_wait_for_the_chart_and_a_stop_waits_for_it(
+    engine: AsyncEngine, fake_slack
+) -> None:
+    await build_example(engine)
+    outcome = await _post(engine, fake_slack, later=True)
+    assert outcome.posted and outcome.chart_later
+    assert len(fake_slack.channel_messages(CHANNEL)) == 1 and not fake_slack.files  # drawing
+    await finish_chart_uploads()
+    (chart,) = fake_slack.files.values()
+    assert _png_size(chart.data) == (600, 520)
+
+
+async def test_a_chart_uploaded_later_that_fails_is_logged_and_the_day_is_done(
+    engine: AsyncEngine, fake_slack, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_slack.fail("files.getUploadURLExternal", error="not_allowed_token_type")
+    assert (await _post(engine, fake_slack, later=True)).posted
+    await finish_chart_uploads()
+    assert "chart of 2026-03-16 was not uploaded: not_allowed_token_type" in caplog.text
+    assert not (await _post(engine, fake_slack)).posted and not fake_slack.files
 
 
 async def test_a_rate_limited_post_waits_and_succeeds(engine: AsyncEngine, fake_slack) -> None:
