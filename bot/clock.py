@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.settings import Settings
 from sequences.channels import Channel
-from sequences.dispatch import DispatchPolicy, DispatchReport, dispatch_once
+from sequences.dispatch import DispatchPolicy, DispatchReport, dispatch_all
 from sequences.engine import EngineConfig, TickReport, tick
 
 log = logging.getLogger("arseq.clock")
@@ -74,14 +74,9 @@ async def scheduler_pass(
 ) -> tuple[TickReport, DispatchReport]:
     """One engine tick at `now`, then dispatch until nothing more is claimed or `halt`."""
     report = await tick(engine, now=now, config=config)
-    sent = DispatchReport()
-    while halt is None or not halt.is_set():
-        part = await dispatch_once(
-            engine, channels, now=now, worker=worker, policy=policy, halt=halt
-        )
-        if not part.claimed:
-            break
-        sent.add(part)
+    if halt is not None and halt.is_set():
+        return report, DispatchReport()
+    sent = await dispatch_all(engine, channels, now=now, worker=worker, policy=policy, halt=halt)
     return report, sent
 
 

@@ -11,7 +11,8 @@ The sends of a batch overlap (at most `DispatchPolicy.concurrency` in flight), s
 provider's latency is paid once per wave, not once per message. When `halt` is set
 (the process is stopping), no send is started any more: the sends in flight finish
 and are recorded, and the rows not started are released (claim and lease cleared) so
-another worker takes them at once.
+another worker takes them at once. `dispatch_all` runs batch after batch; on PostgreSQL
+it takes the next batch while one is sent.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ from sequences.rewind import rewind_skipped
 from storage.models import Contact, ContactChannel, OutboxMessage, OutboxState
 from storage.queries import claim_outbox
 
-__all__ = ["CUSTOMER_MESSAGE", "DispatchPolicy", "DispatchReport", "dispatch_once"]
+__all__ = [
+    "CUSTOMER_MESSAGE", "DispatchPolicy", "DispatchReport", "dispatch_all", "dispatch_once",
+]  # fmt: skip
 # The other channel to try when one is dead for a customer.
 FALLBACK = {"email": "telegram", "telegram": "email"}
 # The owner's task when a channel says the address itself is dead: (kind, title).
@@ -104,6 +107,15 @@ class DispatchReport:
             self.skipped[reason] = self.skipped.get(reason, 0) + count
 
 
+@dataclass
+class _Batch:
+    """A claimed batch, re-checked (skips recorded) and prepared: what is left to send."""
+
+    claimed: int
+    ready: list[tuple[Row, OutgoingMessage]]
+    report: DispatchReport
+
+
 async def dispatch_once(
     engine: AsyncEngine,
     channels: Mapping[str, Channel],
@@ -123,6 +135,64 @@ async def dispatch_once(
     docs/operations.md). Once `halt` is set, rows not yet started are released.
     """
     policy = policy or DispatchPolicy()
+    batch = await _take(engine, channels, now=now, worker=worker, policy=policy, halt=halt)
+    return await _deliver(engine, channels, batch, now=now, policy=policy, halt=halt)
+
+
+async def dispatch_all(
+    engine: AsyncEngine,
+    channels: Mapping[str, Channel],
+    *,
+    now: datetime,
+    worker: str,
+    policy: DispatchPolicy | None = None,
+    halt: asyncio.Event | None = None,
+) -> DispatchReport:
+    """`dispatch_once` until a batch claims nothing or `halt` is set; all of it reported.
+
+    On PostgreSQL the next batch is claimed, re-checked and prepared while this one is
+    sent, so those round trips are off the sends' path; its sends start only once this
+    batch is recorded, so a death still leaves at most one batch sent and not recorded.
+    SQLite has one writer (a transaction that read fails to write after another
+    connection's commit), so there the batches follow each other.
+    """
+    policy = policy or DispatchPolicy()
+    total = DispatchReport()
+    ahead = engine.dialect.name != "sqlite"
+
+    async def take() -> _Batch:
+        return await _take(engine, channels, now=now, worker=worker, policy=policy, halt=halt)
+
+    batch = await take()
+    while True:
+        halted = halt is not None and halt.is_set()
+        more = batch.claimed > 0 and not halted
+        following = asyncio.create_task(take()) if ahead and more else None
+        try:
+            total.add(await _deliver(engine, channels, batch, now=now, policy=policy, halt=halt))
+        except BaseException:
+            if following is not None:  # claimed ahead, never to be sent by this pass
+                async with engine.begin() as conn:
+                    await release_claims(conn, [r for r, _ in (await following).ready])
+            raise
+        if not more or (halt is not None and halt.is_set()):
+            if following is not None:  # halted: `_deliver` releases what it has not started
+                total.add(await _deliver(engine, channels, await following, now=now,
+                                         policy=policy, halt=halt))  # fmt: skip
+            return total
+        batch = await following if following is not None else await take()
+
+
+async def _take(
+    engine: AsyncEngine,
+    channels: Mapping[str, Channel],
+    *,
+    now: datetime,
+    worker: str,
+    policy: DispatchPolicy,
+    halt: asyncio.Event | None,
+) -> _Batch:
+    """Claim a batch, re-check it (recording the skipped), prepare the rest for sending."""
     report = DispatchReport()
     async with engine.begin() as conn:
         rows = await claim_outbox(
@@ -133,7 +203,7 @@ async def dispatch_once(
             async with engine.begin() as conn:
                 await release_claims(conn, rows)
             report.released = len(rows)
-        return report
+        return _Batch(len(rows), [], report)
     async with engine.connect() as conn:
         verdicts = await recheck(conn, rows, now=now, promise_grace=policy.promise_grace)
     skipped = [r for r in rows if verdicts[r.id].reason is not None]
@@ -152,6 +222,23 @@ async def dispatch_once(
             report.skipped[reason] = report.skipped.get(reason, 0) + 1
     ready = [(r, _outgoing(r, verdicts[r.id].address)) for r in rows if r not in skipped]
     await _prepare(channels, [message for _, message in ready])
+    return _Batch(len(rows), ready, report)
+
+
+async def _deliver(
+    engine: AsyncEngine,
+    channels: Mapping[str, Channel],
+    batch: _Batch,
+    *,
+    now: datetime,
+    policy: DispatchPolicy,
+    halt: asyncio.Event | None,
+) -> DispatchReport:
+    """Send a taken batch, several at once; record what was sent, release what was not
+    started (`halt`), together at the end."""
+    report, ready = batch.report, batch.ready
+    if not ready:
+        return report
     sent: list[Outcome] = []
     started: set[int] = set()
     gate = asyncio.Semaphore(max(1, policy.concurrency))

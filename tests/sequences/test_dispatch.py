@@ -18,7 +18,7 @@ from sequences.channels import (
     SendResult,
     TemporaryFailure,
 )
-from sequences.dispatch import DispatchPolicy, dispatch_once
+from sequences.dispatch import DispatchPolicy, dispatch_all, dispatch_once
 from storage.models import (
     Contact,
     Dispute,
@@ -29,6 +29,7 @@ from storage.models import (
     Promise,
     Task,
 )
+from tests.helpers.due_touches import outbox_states
 from tests.sequences.engine_helpers import (
     add_contact,
     add_customer,
@@ -367,3 +368,68 @@ async def test_a_batch_is_checked_with_the_same_statements_whatever_its_size(eng
         assert report.sent == size
         counts.append(len(seen))
     assert counts[0] == counts[1]
+
+
+class RecordWatchingChannel(ScriptedChannel):
+    """Notes, at each send, how many it accepted that are not yet recorded sent."""
+
+    def __init__(self, name: str, engine, halt_after: int | None = None) -> None:
+        super().__init__(name)
+        self.engine, self.halt_after = engine, halt_after
+        self.unrecorded: list[int] = []
+        self.halt = asyncio.Event()
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        recorded = (await outbox_states(self.engine)).get("sent", 0)
+        self.unrecorded.append(len(self.sent) - recorded)
+        if self.halt_after is not None and len(self.sent) + 1 >= self.halt_after:
+            self.halt.set()
+        return await super().send(message)
+
+
+async def test_dispatch_all_sends_a_batch_only_once_the_one_before_is_recorded(engine):
+    """On PostgreSQL the next batch is taken while one is sent; still, at most one batch
+    is ever sent and not recorded (what a death may send again)."""
+    ids = await _ledger(engine)
+    for n in range(25):
+        await _queue(engine, ids, key=f"k{n}")
+    email = RecordWatchingChannel("email", engine)
+    report = await dispatch_all(
+        engine, {"email": email}, now=NOW, worker="w1", policy=DispatchPolicy(batch=10)
+    )
+    assert (report.sent, report.claimed, len(email.sent)) == (25, 25, 25)
+    assert max(email.unrecorded) < 10
+    assert await outbox_states(engine) == {"sent": 25}
+
+
+async def test_dispatch_all_halted_releases_what_it_took_and_did_not_start(engine):
+    ids = await _ledger(engine)
+    for n in range(25):
+        await _queue(engine, ids, key=f"k{n}")
+    email = RecordWatchingChannel("email", engine, halt_after=12)
+    report = await dispatch_all(
+        engine, {"email": email}, now=NOW, worker="w1",
+        policy=DispatchPolicy(batch=10, concurrency=1), halt=email.halt,
+    )  # fmt: skip
+    states = await outbox_states(engine)
+    assert states == {"sent": len(email.sent), "pending": 25 - len(email.sent)}
+    assert report.sent == len(email.sent) and 12 <= report.sent < 20
+    async with engine.connect() as conn:
+        waiting = (await conn.execute(
+            select(OutboxMessage.claimed_by, OutboxMessage.attempts)
+            .where(OutboxMessage.state == "pending")
+        )).all()  # fmt: skip
+    assert {tuple(row) for row in waiting} == {(None, 0)}  # released, the attempt undone
+
+
+async def test_dispatch_all_gives_back_the_batch_taken_ahead_when_a_send_raises(engine):
+    ids = await _ledger(engine)
+    for n in range(25):
+        await _queue(engine, ids, key=f"k{n}")
+    email = ExplodingChannel("email", accept=15)
+    with pytest.raises(RuntimeError, match="bug in a channel"):
+        await dispatch_all(
+            engine, {"email": email}, now=NOW, worker="w1", policy=DispatchPolicy(batch=10)
+        )
+    # The second batch: 5 sent, 5 wait for their lease; the third was never sent: pending.
+    assert await outbox_states(engine) == {"sent": 15, "sending": 5, "pending": 5}
