@@ -165,7 +165,7 @@ def _named_template_issues(
     issues = []
     if not telegram_only and not (owner / f"{name}.subject.txt").is_file():
         issues.append(Issue(loc, f"{what} '{name}' has no {name}.subject.txt"))
-    for part in ("subject.txt", "body.txt", "body.html"):
+    for part in ("subject.txt", "body.txt", "body.html", "telegram.txt"):
         path = owner / f"{name}.{part}"
         if path.is_file() and (problem := templates.compile_check(path.read_text("utf-8"))):
             msg = f"{what} '{name}' does not compile: {path.name}, line {problem.line}: "

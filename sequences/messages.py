@@ -183,20 +183,20 @@ async def compose_message(
     context = message_context(customer, invoices, contact, pay_url, checklist,
                        batch.checklists.get(customer_id, set()),
                        collector=batch.collectors.get(customer_id))  # fmt: skip
-    variant = None
+    variant, channel, dirs = None, str(contact.channel), lead.stored.template_dirs
     if isinstance(lead.decision, Notice):
-        message = render(lead.decision.template, context, lead.stored.template_dirs)
+        message = render(lead.decision.template, context, dirs, channel=channel)
     elif step is not None and step.template:
         variant = variant_for(
             lead.stored.sequence, lead.decision.position[0], batch.customer(customer_id)
         )
-        message = render(variant or step.template, context, lead.stored.template_dirs)
+        message = render(variant or step.template, context, dirs, channel=channel)
     else:
         assert step is not None and step.body is not None
         message = render_inline(step.subject, step.body, context)
     position = lead.decision.position if isinstance(lead.decision, Act) else (None, None)
     return dict(
-            idempotency_key=key, channel=str(contact.channel), kind=CUSTOMER_MESSAGE,
+            idempotency_key=key, channel=channel, kind=CUSTOMER_MESSAGE,
             customer_id=customer_id, contact_id=contact.id, enrollment_id=lead.row.id,
             sequence_id=lead.row.sequence_id, step_index=position[0], variant=variant,
             invoice_ids=[i.id for i in invoices], subject=message.subject,

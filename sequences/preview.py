@@ -130,7 +130,8 @@ def render_message(
         customer, invoices, contact, pay_url, step.checklist or (), done, collector=collector
     )
     if planned.template is not None:
-        return render(planned.template, context, template_dirs)
+        channel = str(contact.channel) if contact is not None else "email"
+        return render(planned.template, context, template_dirs, channel=channel)
     assert step.body is not None  # validation: a send step has a template or a body
     return render_inline(step.subject, step.body, context)
 

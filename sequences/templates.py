@@ -1,7 +1,9 @@
 """Message templates: Jinja2 in a sandbox, money and dates in the customer's locale.
 
 A template NAME is a set of files in one directory: `NAME.subject.txt`, `NAME.body.txt`
-(plain text, for email and Telegram) and optionally `NAME.body.html`. Directories are
+(plain text, for email, and for Telegram unless the template has its own), optionally
+`NAME.body.html` (email) and `NAME.telegram.txt` (a chat's shorter words; the buttons to
+pay, promise or dispute come with it). Directories are
 searched in order (a definition's own `templates/` first, then the built-in library);
 every part of one template comes from the first directory that holds its `body.txt`.
 Files starting with `_` are partials for `{% include %}` / `{% extends %}`.
@@ -225,13 +227,16 @@ def locate(name: str, dirs: Iterable[Path]) -> Path | None:
     return _located(name, tuple(dirs))[0]
 
 
-# Where each template lives and whether it has an HTML part, looked up once until
-# `refresh`: a tick renders thousands of messages from a handful of templates, and a
-# stat per part per message was a tenth of its rendering.
+# Where each template lives and which optional parts it has (HTML, Telegram), looked up
+# once until `refresh`: a tick renders thousands of messages from a handful of
+# templates, and a stat per part per message was a tenth of its rendering.
 @lru_cache(maxsize=1024)
-def _located(name: str, dirs: tuple[Path, ...]) -> tuple[Path | None, bool]:
+def _located(name: str, dirs: tuple[Path, ...]) -> tuple[Path | None, bool, bool]:
     owner = next((d for d in dirs if (d / f"{name}.body.txt").is_file()), None)
-    return owner, owner is not None and (owner / f"{name}.body.html").is_file()
+    if owner is None:
+        return None, False, False
+    has = [(owner / f"{name}.{part}").is_file() for part in ("body.html", "telegram.txt")]
+    return owner, has[0], has[1]
 
 
 def refresh() -> None:
@@ -351,17 +356,25 @@ def render(
     template_name: str,
     context: Mapping[str, Any],
     template_dirs: Iterable[Path] | None = None,
+    *,
+    channel: str = "email",
 ) -> RenderedMessage:
-    """Render template `template_name` (subject, text, optional HTML) with `context`."""
+    """Render template `template_name` with `context` for `channel`: the subject, and for
+    email the text and optional HTML, for Telegram its own text if it has one (else the
+    email text) and no HTML."""
     dirs = tuple(template_dirs or (LIBRARY_TEMPLATES,))
     env, ctx = _environment(dirs), _context(context)
-    owner, has_html = _located(template_name, dirs)
+    owner, has_html, has_telegram = _located(template_name, dirs)
     if owner is None:
         raise TemplateError(f"template '{template_name}' not found in {', '.join(map(str, dirs))}")
+    telegram = channel == "telegram"
+    body = "telegram.txt" if telegram and has_telegram else "body.txt"
     with _rendering(f"template '{template_name}'"):
         subject = env.get_template(f"{template_name}.subject.txt").render(ctx)
-        text = env.get_template(f"{template_name}.body.txt").render(ctx)
-        html = env.get_template(f"{template_name}.body.html").render(ctx) if has_html else None
+        text = env.get_template(f"{template_name}.{body}").render(ctx)
+        html = None
+        if has_html and not telegram:
+            html = env.get_template(f"{template_name}.body.html").render(ctx)
     return RenderedMessage(" ".join(subject.split()), text.strip() + "\n", html)
 
 

@@ -513,3 +513,12 @@ def test_a_refused_channel_does_not_make_its_template_need_a_subject(tmp_path: P
     (tmp_path / "seq.yml").write_text(text)
     [problem] = validate_directory(tmp_path)
     assert problem.message.startswith("steps.0.send: Input should be")
+
+
+def test_a_telegram_part_that_does_not_compile_is_reported_by_its_file(tmp_path: Path) -> None:
+    _write_template(tmp_path / "templates", "past_due_gentle", "Hello {{ customer.name }}")
+    chat = tmp_path / "templates" / "past_due_gentle.telegram.txt"
+    chat.write_text("Hi {{ customer.nam }},\n{% if %}\n")
+    (tmp_path / "seq.yml").write_text(VALID)
+    [problem] = validate_directory(tmp_path)
+    assert "does not compile: past_due_gentle.telegram.txt, line 2" in problem.message

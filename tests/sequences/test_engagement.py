@@ -192,6 +192,10 @@ async def test_a_preferred_step_falling_on_a_weekend_goes_on_monday_at_the_hour(
     gentle, firm = clock.sent
     assert (gentle.channel, gentle.scheduled_for) == ("email", utc(2026, 2, 9, 14))
     assert (firm.channel, firm.scheduled_for) == ("telegram", utc(2026, 2, 16, 20))
+    # Each in its channel's words: the email with its HTML, the chat its own short text.
+    assert gentle.body.startswith("Hello") and gentle.payload["html"].startswith("<!DOCTYPE")
+    assert firm.body.startswith("Hi ") and "tap a" in firm.body.lower()  # either A/B arm
+    assert firm.payload["html"] is None
 
 
 async def test_an_hour_outside_the_window_is_the_windows_usual_time(engine):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sequences.messages import fill_pay_url
 from sequences.templates import (
     LIBRARY_TEMPLATES,
+    RenderedMessage,
     SandboxViolation,
     TemplateError,
     available,
@@ -290,3 +291,32 @@ def test_an_edited_template_is_used_from_the_next_refresh_on(tmp_path: Path) -> 
     refresh()
     again = render("note", ctx, [tmp_path])
     assert (again.text, again.html) == ("Second ACME\n", "<p>ACME</p>")
+
+
+def test_telegram_gets_the_templates_own_chat_words_and_no_html(tmp_path: Path) -> None:
+    folder = write(
+        tmp_path,
+        {"t.subject.txt": "S {{ invoices | numbers }}", "t.body.txt": "Dear {{ customer.name }}",
+         "t.body.html": "<p>Dear</p>", "t.telegram.txt": "Hi {{ customer.name }}"},
+    )  # fmt: skip
+    chat = render("t", context(), [folder], channel="telegram")
+    assert (chat.subject, chat.text, chat.html) == ("S INV-7", "Hi Acme <b>&</b> Co\n", None)
+    mail = render("t", context(), [folder])
+    assert (mail.text, mail.html) == ("Dear Acme <b>&</b> Co\n", "<p>Dear</p>")
+
+
+def test_without_chat_words_telegram_gets_the_email_text(tmp_path: Path) -> None:
+    folder = write(tmp_path, {"t.subject.txt": "S", "t.body.txt": "B", "t.body.html": "<p>B</p>"})
+    assert render("t", context(), [folder], channel="telegram") == RenderedMessage("S", "B\n")
+
+
+@pytest.mark.parametrize("name", available([LIBRARY_TEMPLATES]))
+def test_every_library_template_speaks_to_telegram_in_its_own_words(name: str) -> None:
+    assert (LIBRARY_TEMPLATES / f"{name}.telegram.txt").is_file()
+    one = context()
+    two = context(invoices=[*one["invoices"], {**one["invoices"][0], "number": "INV-8"}])
+    for ctx in (one, two):
+        chat = render(name, ctx, channel="telegram")
+        assert chat.html is None and chat.text.startswith("Hi ")
+        assert len(chat.text) < len(render(name, ctx).text)  # shorter than the email
+        assert "INV-7" in chat.text or not ctx["invoices"] or name.startswith("onboarding")
