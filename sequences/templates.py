@@ -138,7 +138,14 @@ def money(amount: object, currency: str | None = None, locale: str = DEFAULT_LOC
         raise TypeError(f"money needs a Decimal amount, not {type(amount).__name__}")
     if not currency:
         raise ValueError("money needs a currency, e.g. amount | money('EUR')")
-    value = Decimal(amount).quantize(_quantum(currency), rounding=ROUND_HALF_UP)
+    return _money(Decimal(amount), currency, locale)
+
+
+# A message shows each amount in its text and again in its HTML, and a ledger's amounts
+# come back tick after tick.
+@lru_cache(maxsize=8192)
+def _money(amount: Decimal, currency: str, locale: str) -> str:
+    value = amount.quantize(_quantum(currency), rounding=ROUND_HALF_UP)
     pattern, symbol = _currency_format(locale, currency)
     plain = _plain_pattern(locale, currency)
     if plain is not None:
