@@ -49,9 +49,16 @@ class Batch:
     preferences: dict[int, Preference] = field(default_factory=dict)
     # The template's `collector` per customer (name, email); absent: not known.
     collectors: dict[int, dict[str, str | None]] = field(default_factory=dict)
+    _facts: dict[int, CustomerFacts] = field(default_factory=dict, repr=False)
 
     def customer(self, customer_id: int) -> CustomerFacts:
-        """The planner's view of a customer of this batch."""
+        """The planner's view of a customer of this batch (made once per batch)."""
+        facts = self._facts.get(customer_id)
+        if facts is None:
+            facts = self._facts[customer_id] = self._customer(customer_id)
+        return facts
+
+    def _customer(self, customer_id: int) -> CustomerFacts:
         row = self.customers[customer_id]
         return CustomerFacts(
             id=row.id, external_id=row.external_id, name=row.name,
