@@ -89,10 +89,12 @@ def worker_kills(ctx: Context) -> list[Result]:
     work.mkdir(parents=True)
     os.chdir(ROOT)
     base = postgres_base()
+    sqlite = sqlite_database(work) if base is None else None
 
     async def run() -> dict[str, Any]:
-        if base is None:
-            return await _crash_run(sqlite_database(work), count, kills, 1, work)
+        if sqlite is not None:
+            return await _crash_run(sqlite, count, kills, 1, work)
+        assert base is not None
         async with postgres_database(base) as url:
             return await _crash_run(url, count, kills, 2, work)
 
