@@ -88,6 +88,15 @@ class Worker:
         async with ClientSession() as session, session.get(url) as response:
             return response.status, await response.json()
 
+    async def passed(self, limit: float = 120) -> dict[str, Any]:
+        """Once the clock has finished its first pass (asked of /healthz): the body."""
+        async with asyncio.timeout(limit):
+            while True:
+                _, body = await self.healthz()
+                if body["clock"]["passes"] >= 1:
+                    return body
+                await asyncio.sleep(0.05)  # a state the process reaches, asked over HTTP
+
     async def finish(self, signum: int | None = None, limit: float = 60) -> int:
         """Send `signum` (if any), wait for the exit; the exit status."""
         assert self.proc is not None and self._reader is not None
