@@ -270,7 +270,11 @@ async def _deliver(
 
 
 async def _prepare(channels: Mapping[str, Channel], messages: list[OutgoingMessage]) -> None:
-    """Let each channel do its batch-wide work for the messages it is about to send."""
+    """Let each channel do its batch-wide work for the messages it is about to send.
+
+    On PostgreSQL it runs for the next batch while this one is sent: a channel keeps
+    what it prepares per message (by outbox id), never per batch.
+    """
     by_channel: dict[str, list[OutgoingMessage]] = {}
     for message in messages:
         by_channel.setdefault(message.channel, []).append(message)
