@@ -154,7 +154,7 @@ async def _run_batch(
             batch.customers[row.customer_id], config.exclude_tag
         ):
             # Set to autopay or tagged after it started: nothing more is sent or tasked.
-            await _end(conn, writes, row, EXCLUDED, now)
+            _end(writes, row, EXCLUDED, now)
             report.ended[EXCLUDED] = report.ended.get(EXCLUDED, 0) + 1
             continue
         customer = batch.customer(row.customer_id)
@@ -177,7 +177,7 @@ async def _run_batch(
             report.ended[NO_WINDOW] = report.ended.get(NO_WINDOW, 0) + 1
             continue
         if isinstance(decision, Exit):
-            await _end(conn, writes, row, decision.reason, now)
+            _end(writes, row, decision.reason, now)
             report.ended[decision.reason] = report.ended.get(decision.reason, 0) + 1
         elif isinstance(decision, Wait):
             writes.move(row, next_action_at=decision.until)
@@ -192,7 +192,7 @@ async def _run_batch(
             if decision.step.send is not None:
                 sends[row.customer_id].append(Send(row, decision, stored))
             else:
-                await _advance(conn, writes, row, decision, now)
+                _advance(writes, row, decision, now)
     # One message speaks with one step's words, so only touches of the same kind share
     # it (a delivery is not a past-due reminder). The most pressing kind goes first; the
     # cap then holds the others. An answer to the customer's own dispute is not held by
@@ -211,28 +211,28 @@ async def _run_batch(
         )  # fmt: skip
     await add_outbox_messages(conn, writes.outbox)
     await move_enrollments(conn, writes.moves)
+    await ledger.record_events(conn, writes.events)
 
 
 @dataclass
 class _Writes:
-    """A batch's outbox rows and enrollment updates, written together at its end."""
+    """A batch's outbox rows, enrollment updates and events, written together at its end."""
 
     outbox: list[dict[str, Any]] = field(default_factory=list)
     moves: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def move(self, row: Row, **values: Any) -> None:
         self.moves.append({"id": row.id, **values})
 
 
-async def _end(
-    conn: AsyncConnection, writes: _Writes, row: Row, reason: str, now: datetime
-) -> None:
+def _end(writes: _Writes, row: Row, reason: str, now: datetime) -> None:
     state = EnrollmentState.COMPLETED if reason == "completed" else EnrollmentState.EXITED
     writes.move(row, state=state, ended_at=now, exit_reason=reason, next_action_at=None)
-    await ledger.record_event(
-        conn, kind="enrollment_ended", now=now, actor="engine", reason=reason,
+    writes.events.append(ledger.event_values(
+        kind="enrollment_ended", now=now, actor="engine", reason=reason,
         customer_id=row.customer_id, invoice_id=row.invoice_id, enrollment_id=row.id,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def excluded(customer: Row, exclude_tag: str | None) -> bool:
@@ -245,7 +245,7 @@ async def _unreachable_window(
     conn: AsyncConnection, writes: _Writes, row: Row, stored: Stored, problem: WindowError,
     now: datetime,
 ) -> None:  # fmt: skip
-    await _end(conn, writes, row, NO_WINDOW, now)
+    _end(writes, row, NO_WINDOW, now)
     await ledger.add_task(
         conn, kind="sequence_task", customer_id=row.customer_id, invoice_id=row.invoice_id,
         now=now, key=f"enrollment:{row.id}:{NO_WINDOW}", enrollment_id=row.id,
@@ -253,11 +253,9 @@ async def _unreachable_window(
     )  # fmt: skip
 
 
-async def _advance(
-    conn: AsyncConnection, writes: _Writes, row: Row, decision: Act, now: datetime
-) -> None:
+def _advance(writes: _Writes, row: Row, decision: Act, now: datetime) -> None:
     if decision.next_position is None:
-        await _end(conn, writes, row, "completed", now)
+        _end(writes, row, "completed", now)
         return
     step, repeat = decision.next_position
     writes.move(row, current_step=step, repeat_count=repeat, next_action_at=decision.next_at)
@@ -332,5 +330,5 @@ async def _send_group(
         if isinstance(send.decision, Notice):
             writes.move(send.row, notice=None, notice_key=None)
         else:
-            await _advance(conn, writes, send.row, send.decision, now)
+            _advance(writes, send.row, send.decision, now)
             report.skipped_positions += send.decision.skipped

@@ -49,12 +49,36 @@ async def record_event(
     **data: Any,
 ) -> None:
     """Append one event to the audit trail (`outbox_id`: the message it is about)."""
-    await conn.execute(
-        insert(Event.__table__).values(
-            at=now, kind=kind, actor=actor, reason=reason, customer_id=customer_id,
-            invoice_id=invoice_id, enrollment_id=enrollment_id, outbox_id=outbox_id, data=data,
-        )
-    )  # fmt: skip
+    await record_events(conn, [event_values(
+        kind=kind, now=now, actor=actor, reason=reason, customer_id=customer_id,
+        invoice_id=invoice_id, enrollment_id=enrollment_id, outbox_id=outbox_id, **data,
+    )])  # fmt: skip
+
+
+def event_values(
+    *,
+    kind: str,
+    now: datetime,
+    actor: str | None,
+    reason: str | None = None,
+    customer_id: int | None = None,
+    invoice_id: int | None = None,
+    enrollment_id: int | None = None,
+    outbox_id: int | None = None,
+    **data: Any,
+) -> dict[str, Any]:
+    """An audit-trail event as a row, for `record_events`."""
+    return {
+        "at": now, "kind": kind, "actor": actor, "reason": reason, "customer_id": customer_id,
+        "invoice_id": invoice_id, "enrollment_id": enrollment_id, "outbox_id": outbox_id,
+        "data": data,
+    }  # fmt: skip
+
+
+async def record_events(conn: AsyncConnection, events: list[dict[str, Any]]) -> None:
+    """Append events (rows made by `event_values`) in one statement."""
+    if events:
+        await conn.execute(insert(Event.__table__), events)
 
 
 async def invoice_row(conn: AsyncConnection, invoice_id: int) -> Any:

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.models import Event, OutboxMessage, OutboxState
+from sequences.ledger import record_events
+from storage.models import OutboxMessage, OutboxState
 
 
 @dataclass
@@ -44,8 +45,7 @@ def event_row(row: Row, kind: str, now: datetime, reason: str | None = None, **d
 
 async def add_events(conn: AsyncConnection, events: list[dict[str, Any]]) -> None:
     """Append events (rows made by `event_row`)."""
-    if events:
-        await conn.execute(insert(Event.__table__), events)
+    await record_events(conn, events)
 
 
 async def record_outcomes(
