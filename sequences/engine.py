@@ -37,7 +37,7 @@ from storage.queries import (
     enroll_new_targets,
     move_enrollments,
     save_scan_mark,
-    scan_mark,
+    scan_marks,
     scan_start,
     wake_paused_enrollments,
 )
@@ -111,11 +111,14 @@ async def tick(
         promises = await settle_promises(conn, now=now, grace=config.promise_grace)
         report.promises_kept, report.promises_broken = len(promises.kept), len(promises.broken)
         report.woken = await wake_paused_enrollments(conn, now=now)
-        for stored in await active_sequences(conn):
-            # Each trigger looks only at what changed since its last look, and at
-            # everything once a day (`storage.queries.scan_mark`).
-            mark = await scan_mark(conn, stored.id, now=now)
-            started = await scan_start(conn, now)
+        sequences = await active_sequences(conn)
+        # Each trigger looks only at what changed since its last look, and at everything
+        # once a day (`storage.queries.scan_marks`); enrolling changes no invoice or
+        # customer, so one start serves every sequence.
+        marks = await scan_marks(conn, [stored.id for stored in sequences], now=now)
+        started = await scan_start(conn, now)
+        for stored in sequences:
+            mark = marks.get(stored.id)
             report.enrolled += await enroll_new_targets(
                 conn, sequence_id=stored.id, sequence_name=stored.sequence.name,
                 trigger=str(stored.sequence.trigger), now=now, since=stored.created_at,

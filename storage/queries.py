@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -309,16 +309,21 @@ class ScanMark:
     max_customer_id: int
 
 
-async def scan_mark(conn: AsyncConnection, sequence_id: int, *, now: datetime) -> ScanMark | None:
-    """The mark to scan from at `now`, or None when every target must be looked at:
-    the first scan, the daily full scan, or a clock that went back (a re-run simulation)."""
+async def scan_marks(
+    conn: AsyncConnection, sequence_ids: Iterable[int], *, now: datetime
+) -> dict[int, ScanMark]:
+    """The mark each sequence scans from at `now`; absent when every target must be
+    looked at: the first scan, the daily full scan, or a clock that went back (a re-run
+    simulation)."""
     t = TriggerScan.__table__
-    row = (await conn.execute(select(t).where(t.c.sequence_id == sequence_id))).first()
-    if row is None or now < row.scanned_for or utcnow() - row.full_at >= FULL_SCAN_EVERY:
-        return None
-    return ScanMark(
-        row.scanned_for, row.scanned_at, row.full_at, row.max_invoice_id, row.max_customer_id
-    )
+    rows = await conn.execute(select(t).where(t.c.sequence_id.in_(list(sequence_ids))))
+    wall = utcnow()
+    fields = ("scanned_for", "scanned_at", "full_at", "max_invoice_id", "max_customer_id")
+    return {
+        row.sequence_id: ScanMark(*(getattr(row, name) for name in fields))
+        for row in rows
+        if now >= row.scanned_for and wall - row.full_at < FULL_SCAN_EVERY
+    }
 
 
 async def save_scan_mark(
