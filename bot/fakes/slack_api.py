@@ -81,6 +81,7 @@ class FakeSlackApi:
         self.token = token  # when set, other tokens get `invalid_auth`
         self.calls: list[Call] = []
         self.messages: list[Message] = []
+        self._by_ts: dict[tuple[Any, str], Message] = {}  # chat.update finds its message
         self.ephemeral: list[dict[str, Any]] = []
         self.files: dict[str, UploadedFile] = {}
         self.views: dict[str, dict[str, Any]] = {}
@@ -237,18 +238,18 @@ class FakeSlackApi:
         message = Message(channel, self._next_ts(), args.get("text"), args.get("blocks"),
                           args.get("thread_ts"))  # fmt: skip
         self.messages.append(message)
+        self._by_ts[(channel, message.ts)] = message
         shown = {"text": message.text, "blocks": message.blocks, "ts": message.ts}
         return {"ok": True, "channel": channel, "ts": message.ts, "message": shown}
 
     def _update(self, args: dict[str, Any]) -> dict[str, Any]:
-        for message in self.messages:
-            if message.channel == args.get("channel") and message.ts == args.get("ts"):
-                message.history.append({"text": message.text, "blocks": message.blocks})
-                message.text = args.get("text", message.text)
-                message.blocks = args.get("blocks", message.blocks)
-                return {"ok": True, "channel": message.channel, "ts": message.ts,
-                        "text": message.text}  # fmt: skip
-        return {"ok": False, "error": "message_not_found"}
+        message = self._by_ts.get((args.get("channel"), args.get("ts")))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        message.history.append({"text": message.text, "blocks": message.blocks})
+        message.text = args.get("text", message.text)
+        message.blocks = args.get("blocks", message.blocks)
+        return {"ok": True, "channel": message.channel, "ts": message.ts, "text": message.text}
 
     def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("channel") or not args.get("user"):
