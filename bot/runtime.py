@@ -23,6 +23,7 @@ from bot.channels import Adapters, build_adapters
 from bot.clock import Clock, dispatch_policy, engine_config, start_scheduler, worker_name
 from bot.commands.common import ready_engine
 from bot.settings import Settings
+from bot.slack.client import close_slack_session
 from bot.slack.digest_post import finish_chart_uploads
 from bot.slack.pass_steps import slack_steps
 from bot.web import build_app
@@ -87,6 +88,7 @@ async def serve(
                 await runner.cleanup()
             await finish_chart_uploads()
             await parts.aclose()
+            await close_slack_session()
         for signum in (signal.SIGTERM, signal.SIGINT):
             with suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.commands.common import ready_engine
 from bot.errors import CliError
 from bot.settings import Settings
-from bot.slack.client import slack_client
+from bot.slack.client import close_slack_session, slack_client
 from bot.slack.digest_blocks import blocks_as_text, digest_blocks
 from bot.slack.digest_post import DigestOutcome, post_daily_digest
 from sequences.digest import digest_day, gather_digest
@@ -50,6 +50,8 @@ async def _digest(settings: Settings, now: datetime, *, force: bool, out: TextIO
             )  # fmt: skip
         except SlackClientError as exc:
             raise CliError(f"Slack did not take the digest: {slack_problem(exc)}") from None
+        finally:
+            await close_slack_session()
     print(outcome_line(outcome, settings.digest_channel), file=out)
 
 

@@ -21,6 +21,7 @@ from bot.clock import PassStep, engine_config, run_steps, scheduler_pass, worker
 from bot.commands.common import ready_engine
 from bot.errors import UsageProblem
 from bot.settings import Settings
+from bot.slack.client import close_slack_session
 from bot.slack.digest_post import finish_chart_uploads
 from bot.slack.pass_steps import slack_steps
 from sequences.channels import Channel, ConsoleChannel
@@ -86,6 +87,7 @@ async def _run(settings: Settings, instants: list[datetime], out: TextIO) -> Non
         finally:
             await finish_chart_uploads()
             await adapters.aclose()
+            await close_slack_session()
 
 
 async def _passes(

@@ -41,7 +41,7 @@ from bot.demo.summary import Summary, counterfactual_dso, dso_by_currency, gathe
 from bot.demo.world import TELEGRAM_TOKEN, open_world
 from bot.errors import CliError
 from bot.logs import setup_logging
-from bot.slack.client import slack_client
+from bot.slack.client import close_slack_session, slack_client
 from bot.slack.digest_post import finish_chart_uploads
 from bot.slack.pacing import ChannelPacer
 from bot.slack.pass_steps import slack_steps
@@ -179,6 +179,7 @@ class Demo:
             finally:
                 await adapters.aclose()
                 await bot.session.close()
+                await close_slack_session()
         summary.dso_unreminded = await counterfactual_dso(self.ledger, self.folder, end)
         summary.folder, summary.database = str(self.folder), str(self.db_path)
         summary.seconds = round(wall.perf_counter() - started, 1)
