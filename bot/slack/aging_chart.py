@@ -8,10 +8,6 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
-
 BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 COLOURS = ("#2e7d32", "#f9a825", "#ef6c00", "#d84315", "#b71c1c")
 
@@ -26,6 +22,11 @@ def _short(value: float, _: object) -> str:
 
 def aging_chart_png(as_of: str, currencies: dict[str, dict[str, Any]]) -> bytes:
     """One bar chart per currency of receivables by days past due, as PNG bytes."""
+    # Imported here: only the drawing process needs matplotlib (half a second to load).
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
     panels = max(len(currencies), 1)
     # A Figure without pyplot: no global state, safe beside other threads and loops.
     figure = Figure(figsize=(6, 2.6 * panels), dpi=100)
