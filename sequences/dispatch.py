@@ -34,10 +34,9 @@ from sequences.channels import (
     TemporaryFailure,
 )
 from sequences.dispatch_checks import CUSTOMER_MESSAGE, recheck
-from sequences.ledger import add_task
+from sequences.ledger import add_task, record_events
 from sequences.outbox_records import (
     Outcome,
-    add_events,
     event_row,
     record_outcomes,
     release_claims,
@@ -423,7 +422,7 @@ async def _fallback_message(conn: AsyncConnection, row: Row, now: datetime) -> b
             next_attempt_at=now, created_at=now,
         )
     )  # fmt: skip
-    await add_events(conn, [event_row(row, "message_fallback", now, to_channel=other)])
+    await record_events(conn, [event_row(row, "message_fallback", now, to_channel=other)])
     return True
 
 

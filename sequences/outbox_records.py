@@ -35,17 +35,13 @@ class Outcome:
 
 
 def event_row(row: Row, kind: str, now: datetime, reason: str | None = None, **data: Any) -> dict:
-    """The audit-trail event of something that happened to an outbox row."""
+    """The audit-trail event of something that happened to an outbox row (for
+    `sequences.ledger.record_events`)."""
     return {
         "at": now, "kind": kind, "actor": row.claimed_by, "customer_id": row.customer_id,
         "enrollment_id": row.enrollment_id, "outbox_id": row.id, "reason": reason,
         "data": {"channel": row.channel, "attempt": row.attempts, **data},
     }  # fmt: skip
-
-
-async def add_events(conn: AsyncConnection, events: list[dict[str, Any]]) -> None:
-    """Append events (rows made by `event_row`)."""
-    await record_events(conn, events)
 
 
 async def record_outcomes(
@@ -77,7 +73,7 @@ async def record_outcomes(
             for x in group
         ]  # fmt: skip
         await conn.execute(stmt, params)
-    await add_events(conn, [event_row(x.row, x.event, now, x.reason, **x.data) for x in done])
+    await record_events(conn, [event_row(x.row, x.event, now, x.reason, **x.data) for x in done])
 
 
 async def release_claims(conn: AsyncConnection, rows: Iterable[Row]) -> None:
