@@ -119,6 +119,7 @@ async def _upload_later(client: AsyncWebClient, channel: str, data: DigestData) 
 
 
 async def finish_chart_uploads() -> None:
-    """Wait for the charts still being drawn or uploaded (before the process stops)."""
-    while _uploads:
-        await asyncio.gather(*_uploads, return_exceptions=True)
+    """Wait for this event loop's charts still being drawn or uploaded (before it stops)."""
+    loop = asyncio.get_running_loop()
+    while mine := [task for task in _uploads if task.get_loop() is loop]:
+        await asyncio.gather(*mine, return_exceptions=True)
