@@ -52,7 +52,8 @@ from jinja2 import (
 from jinja2 import TemplateError as JinjaError
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from sequences.template_inlining import Sandbox
 
 LIBRARY_TEMPLATES = Path(__file__).parent / "library" / "templates"
 DEFAULT_LOCALE = "en_US"
@@ -250,13 +251,15 @@ def refresh() -> None:
     """Pick up template files added, removed or edited since they were last read.
 
     Templates are read once and kept (no stat per message); a tick calls this once, so
-    an edit made while `arseq run` runs is used from its next pass on.
+    an edit made while `arseq run` runs is used from its next pass on. Templates hold
+    the partials they include, so one changed file drops every compiled template.
     """
     _located.cache_clear()
-    for env in _ENVIRONMENTS.values():
-        stale = [key for key, tmpl in env.cache.items() if not tmpl.is_up_to_date]
-        for key in stale:
-            del env.cache[key]
+    _parts.cache_clear()
+    if any(env.is_stale() for env in _ENVIRONMENTS.values()):
+        for env in _ENVIRONMENTS.values():
+            env.forget()
+        _compiled.cache_clear()
 
 
 def available(dirs: Iterable[Path]) -> list[str]:
@@ -281,13 +284,13 @@ class _Loader(FileSystemLoader):
         return super().get_source(environment, template)
 
 
-_ENVIRONMENTS: dict[tuple[Path, ...], ImmutableSandboxedEnvironment] = {}
+_ENVIRONMENTS: dict[tuple[Path, ...], Sandbox] = {}
 
 
-def _environment(dirs: tuple[Path, ...]) -> ImmutableSandboxedEnvironment:
+def _environment(dirs: tuple[Path, ...]) -> Sandbox:
     env = _ENVIRONMENTS.get(dirs)
     if env is None:
-        env = ImmutableSandboxedEnvironment(
+        env = Sandbox(
             loader=_Loader(list(dirs)),
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -302,7 +305,7 @@ def _environment(dirs: tuple[Path, ...]) -> ImmutableSandboxedEnvironment:
     return env
 
 
-def environment(template_dirs: Iterable[Path] | None = None) -> ImmutableSandboxedEnvironment:
+def environment(template_dirs: Iterable[Path] | None = None) -> Sandbox:
     """The sandboxed environment over `template_dirs` (default: the built-in library)."""
     return _environment(tuple(template_dirs or (LIBRARY_TEMPLATES,)))
 
@@ -370,19 +373,24 @@ def render(
     email the text and optional HTML, for Telegram its own text if it has one (else the
     email text) and no HTML."""
     dirs = tuple(template_dirs or (LIBRARY_TEMPLATES,))
-    env, ctx = _environment(dirs), _context(context)
-    owner, has_html, has_telegram = _located(template_name, dirs)
-    if owner is None:
-        raise TemplateError(f"template '{template_name}' not found in {', '.join(map(str, dirs))}")
-    telegram = channel == "telegram"
-    body = "telegram.txt" if telegram and has_telegram else "body.txt"
+    ctx = _context(context)
     with _rendering(f"template '{template_name}'"):
-        subject = env.get_template(f"{template_name}.subject.txt").render(ctx)
-        text = env.get_template(f"{template_name}.{body}").render(ctx)
-        html = None
-        if has_html and not telegram:
-            html = env.get_template(f"{template_name}.body.html").render(ctx)
-    return RenderedMessage(" ".join(subject.split()), text.strip() + "\n", html)
+        subject, text, html = _parts(template_name, dirs, channel == "telegram")
+        rendered = (subject.render(ctx), text.render(ctx), html.render(ctx) if html else None)
+    return RenderedMessage(" ".join(rendered[0].split()), rendered[1].strip() + "\n", rendered[2])
+
+
+# A tick renders thousands of messages from a handful of templates; `refresh` forgets.
+@lru_cache(maxsize=1024)
+def _parts(name: str, dirs: tuple[Path, ...], telegram: bool) -> tuple[Any, Any, Any]:
+    """The compiled subject, text and HTML (None: none, or for Telegram) of a template."""
+    owner, has_html, has_telegram = _located(name, dirs)
+    if owner is None:
+        raise TemplateError(f"template '{name}' not found in {', '.join(map(str, dirs))}")
+    env = _environment(dirs)
+    body = "telegram.txt" if telegram and has_telegram else "body.txt"
+    html = env.get_template(f"{name}.body.html") if has_html and not telegram else None
+    return env.get_template(f"{name}.subject.txt"), env.get_template(f"{name}.{body}"), html
 
 
 def render_text(source: str, context: Mapping[str, Any], what: str = "inline template") -> str:
