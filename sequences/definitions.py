@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from datetime import time
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated
 
 from pydantic import (
@@ -117,6 +118,7 @@ def _escalation(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=256)
 def _weekdays(spec: str) -> frozenset[int]:
     days: set[int] = set()
     for part in spec.lower().replace(" ", "").split(","):

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sequences import send_windows, timing
@@ -130,9 +131,29 @@ def local_day(instant: datetime, zone: str) -> date:
     return instant.astimezone(ZoneInfo(zone)).date()
 
 
+@lru_cache(maxsize=65_536)
 def day_start(day: date, zone: str) -> datetime:
     """The first instant of a local day, in UTC."""
+    # Cached: a tick asks for the same few days in the same few zones for every enrollment.
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+Anchors = dict[str, date | None]
+
+
+def anchors_of(
+    customer: CustomerFacts,
+    enrollment: EnrollmentFacts,
+    invoice: InvoiceFacts | None = None,
+    dispute: DisputeFacts | None = None,
+) -> Anchors:
+    """The local days an enrollment's offsets count from (None: it has no such anchor)."""
+    return {
+        "start": local_day(enrollment.started_at, customer.timezone),
+        "due": invoice.due_date if invoice else None,
+        "issued": invoice.issue_date if invoice else None,
+        "opened": local_day(dispute.opened_at, customer.timezone) if dispute else None,
+    }
 
 
 def position_day(
@@ -145,22 +166,31 @@ def position_day(
     dispute: DisputeFacts | None = None,
 ) -> date:
     """The local day a position falls on."""
+    anchors = anchors_of(customer, enrollment, invoice, dispute)
+    return _day_of(sequence, position, anchors, customer.country)
+
+
+def _day_of(sequence: Sequence, position: Position, anchors: Anchors, country: str | None) -> date:
     step = sequence.steps[position[0]]
     offset = parse_offset(step.at)
-    anchors = {
-        "start": local_day(enrollment.started_at, customer.timezone),
-        "due": invoice.due_date if invoice else None,
-        "issued": invoice.issue_date if invoice else None,
-        "opened": local_day(dispute.opened_at, customer.timezone) if dispute else None,
-    }
     anchor = anchors[offset.anchor]
     if anchor is None:
         raise ValueError(f"step {position[0] + 1} is anchored on {offset.anchor}, which is unknown")
-    day = apply_offset(offset, anchor, customer.country)
-    if position[1] and step.repeat:
-        every = parse_offset(f"start+{step.repeat.every}")
-        shifted = Offset("start", every.amount * position[1], every.unit)
-        day = apply_offset(shifted, day, customer.country)
+    every = step.repeat.every if position[1] and step.repeat else None
+    return _offset_day(offset, anchor, country, every, position[1])
+
+
+# A pure function of a handful of values that repeat across a ledger (due dates,
+# countries, offsets): business-day counting is done once per distinct day.
+@lru_cache(maxsize=65_536)
+def _offset_day(
+    offset: Offset, anchor: date, country: str | None, every: str | None, repetition: int
+) -> date:
+    day = apply_offset(offset, anchor, country)
+    if every is not None:
+        interval = parse_offset(f"start+{every}")
+        shifted = Offset("start", interval.amount * repetition, interval.unit)
+        day = apply_offset(shifted, day, country)
     return day
 
 
@@ -176,7 +206,12 @@ def variant_for(sequence: Sequence, step_index: int, customer: CustomerFacts) ->
 def window_of(sequence: Sequence) -> send_windows.SendWindow:
     """The sequence's send window in the terms of the timing rules."""
     w = sequence.send_window
-    return send_windows.SendWindow(w.weekdays, w.from_, w.to)
+    return _window(w.weekdays, w.from_, w.to)
+
+
+@lru_cache(maxsize=256)
+def _window(days: frozenset[int], start: time, end: time) -> send_windows.SendWindow:
+    return send_windows.SendWindow(days, start, end)
 
 
 def plan(
@@ -211,10 +246,9 @@ def plan(
         rest = [p for p in rest if sequence.steps[p[0]].escalate is None]
         if not rest:
             return Exit("acknowledged")
-    facts = {"customer": customer, "enrollment": enrollment, "invoice": invoice,
-             "dispute": dispute}  # fmt: skip
-    days = [position_day(sequence, p, **facts) for p in rest]  # type: ignore[arg-type]
-    starts = [day_start(d, customer.timezone) for d in days]
+    anchors = anchors_of(customer, enrollment, invoice, dispute)
+    zone, country = customer.timezone, customer.country
+    starts = [day_start(_day_of(sequence, p, anchors, country), zone) for p in rest]
     due = timing.latest_due(starts, now)
     if due is None:
         return Wait(starts[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -111,6 +112,9 @@ def _preferred_time(window: SendWindow, hour: int | None) -> time | None:
     return None
 
 
+# Cached: a tick asks with one `earliest` (its `now`) for thousands of customers who
+# share a few zones, countries and windows. Errors are raised, never cached.
+@lru_cache(maxsize=16_384)
 def next_send_time(
     earliest: datetime,
     zone: str,
