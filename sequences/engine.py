@@ -58,7 +58,7 @@ class EngineConfig:
     frequency_cap: timedelta = timedelta(days=2)
     min_balance: Decimal = Decimal(0)
     exclude_tag: str | None = "no-reminders"
-    batch: int = 500  # due rows naming a batch's customers (all their due rows come too)
+    batch: int = 1000  # due rows naming a batch's customers (all their due rows come too)
     pay_url: str | None = None
     promise_grace: timedelta = PROMISE_GRACE
 

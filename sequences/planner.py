@@ -131,7 +131,7 @@ def local_day(instant: datetime, zone: str) -> date:
     return instant.astimezone(ZoneInfo(zone)).date()
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def day_start(day: date, zone: str) -> datetime:
     """The first instant of a local day, in UTC."""
     # Cached: a tick asks for the same few days in the same few zones for every enrollment.
@@ -182,7 +182,7 @@ def _day_of(sequence: Sequence, position: Position, anchors: Anchors, country: s
 
 # A pure function of a handful of values that repeat across a ledger (due dates,
 # countries, offsets): business-day counting is done once per distinct day.
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def _offset_day(
     offset: Offset, anchor: date, country: str | None, every: str | None, repetition: int
 ) -> date:
@@ -280,7 +280,7 @@ def exit_reason(
     dispute: DisputeFacts | None,
 ) -> str | None:
     """Why the enrollment ends at once (paid, disputed, replied, ...), or None."""
-    exits = set(sequence.exit_on)
+    exits = sequence.exit_on
     if invoice is not None:
         if invoice.settled:
             return "paid"  # never chase a settled invoice, whatever exit_on says
@@ -288,9 +288,10 @@ def exit_reason(
             return "disputed"
     if dispute is not None and dispute.status == "resolved":
         return "resolved"
-    items = {item for step in sequence.steps for item in step.checklist or ()}
-    if items and items <= customer.checklist_done:
-        return "checklist_done"
+    if customer.checklist_done:
+        items = {item for step in sequence.steps for item in step.checklist or ()}
+        if items and items <= customer.checklist_done:
+            return "checklist_done"
     replied = customer.last_reply_at
     if ExitEvent.REPLIED in exits and replied is not None and replied >= enrollment.started_at:
         return "replied"
