@@ -11,7 +11,9 @@ big / small; `tick_seconds` is the big one.
 
 `tick_vs_sql_ratio`: the tick on the 100,000 ledger against the floor of its work in
 stdlib `sqlite3` on another fresh copy: select the same due rows, then one
-`executemany` of the very outbox rows the tick wrote, in one transaction.
+`executemany` of the very outbox rows the tick wrote, in one transaction. Beside it,
+the messages the tick rendered are rendered again alone, and (bare + that) / bare is
+shown: what a tick costs that renders and does nothing else.
 """
 
 from __future__ import annotations
@@ -243,7 +245,9 @@ def versus_sql(ctx: Context) -> list[Result]:
             _say(
                 f"run {attempt}/{ctx.repeat}: tick {ticks[-1]['seconds']:.2f} s "
                 f"(trigger step {ticks[-1]['enroll_seconds']:.2f} s); bare select + "
-                f"executemany {seconds:.3f} s, with the enrollment updates {updated:.3f} s"
+                f"executemany {seconds:.3f} s, with the enrollment updates {updated:.3f} s; "
+                f"rendering its {ticks[-1]['rendered']:,} messages alone "
+                f"{ticks[-1]['render_seconds']:.2f} s"
             )
     finally:
         for path in work.iterdir():
@@ -256,9 +260,15 @@ def versus_sql(ctx: Context) -> list[Result]:
         (t["seconds"] - t["enroll_seconds"]) / b["seconds"]
         for t, b in zip(ticks, baselines, strict=True)
     ]
+    # The least a tick that renders can cost: the bare statements plus rendering alone.
+    floors = [
+        (b["seconds"] + t["render_seconds"]) / b["seconds"]
+        for t, b in zip(ticks, baselines, strict=True)
+    ]
     _say(
         f"tick / bare: {median(ratios):.1f}x (without the trigger step {median(no_trigger):.1f}x; "
-        f"vs a baseline that also updates the enrollments {median(with_updates):.1f}x)"
+        f"vs a baseline that also updates the enrollments {median(with_updates):.1f}x); "
+        f"bare + rendering alone, with nothing else of the tick: {median(floors):.1f}x"
     )
     return [
         Result(
@@ -282,6 +292,9 @@ def versus_sql(ctx: Context) -> list[Result]:
                 "ratios": _rounded(ratios, 1),
                 "ratio_without_trigger_step": round(median(no_trigger), 1),
                 "ratio_vs_baseline_with_updates": round(median(with_updates), 1),
+                "rendered_messages": ticks[0]["rendered"],
+                "render_alone_seconds": _rounded([t["render_seconds"] for t in ticks]),
+                "bare_plus_render_alone_ratio": round(median(floors), 2),
             },
         )
     ]

@@ -2,10 +2,11 @@
 
     python -m bench.tick_child tick DB NOW
         One `sequences.engine.tick(engine, now=NOW)` on the SQLite file DB. Prints
-        {seconds, report, enroll_seconds, claim_seconds, claims, outbox, rss_start_mb,
-        peak_rss_mb}. `enroll_seconds` is the time inside `enroll_new_targets` (the
-        trigger step, every active sequence), `claim_seconds` inside
-        `claim_due_enrollments` (reading the due rows, batch by batch).
+        {seconds, report, enroll_seconds, claim_seconds, claims, outbox, rendered,
+        render_seconds, rss_start_mb, peak_rss_mb}. `enroll_seconds` is the time inside
+        `enroll_new_targets` (the trigger step, every active sequence), `claim_seconds`
+        inside `claim_due_enrollments` (reading the due rows, batch by batch),
+        `render_seconds` what rendering the tick's `rendered` messages again takes alone.
 
     python -m bench.tick_child schedule DB NOW
         ARSeq's way of having one scheduled reminder per invoice of DB: an active
@@ -43,6 +44,7 @@ from bench.patching import replace_everywhere
 from bench.proc import emit, peak_rss_mb
 from sequences.engine import EngineConfig, tick
 from sequences.store import stored_by_name
+from sequences.templates import render
 from storage import queries
 from storage.db import open_engine
 from storage.models import Enrollment, Invoice, OutboxMessage
@@ -83,17 +85,31 @@ def _url(db: Path) -> str:
 
 
 async def timed_tick(db: Path, now: datetime) -> dict[str, Any]:
-    """One tick at `now`, with the trigger and claim steps timed on their own."""
+    """One tick at `now`, with the trigger and claim steps timed on their own; then the
+    messages it rendered are rendered again alone (`render_seconds`: templates compiled,
+    caches warm), to show what rendering costs without the rest of the tick."""
+    rendered: list[tuple[Any, ...]] = []
+
+    def recording(name: str, context: Any, dirs: Any = None, *, channel: str = "email") -> Any:
+        rendered.append((name, context, dirs, channel))
+        return render(name, context, dirs, channel=channel)
+
     async with open_engine(_url(db)) as engine:
         with (
             _Timer(queries.enroll_new_targets) as enroll,
             _Timer(queries.claim_due_enrollments) as claim,
+            replace_everywhere(render, recording) as replaced,
         ):
+            if not replaced:
+                raise RuntimeError("the engine no longer calls templates.render")
             started = time.perf_counter()
             report = await tick(engine, now=now)
             seconds = time.perf_counter() - started
         async with engine.connect() as conn:
             outbox = await conn.scalar(select(func.count()).select_from(OutboxMessage.__table__))
+    started = time.perf_counter()
+    for name, context, dirs, channel in rendered:
+        render(name, context, dirs, channel=channel)
     return {
         "seconds": seconds,
         "report": asdict(report),
@@ -101,6 +117,8 @@ async def timed_tick(db: Path, now: datetime) -> dict[str, Any]:
         "claim_seconds": claim.seconds,
         "claims": claim.calls,
         "outbox": outbox,
+        "rendered": len(rendered),
+        "render_seconds": time.perf_counter() - started,
     }
 
 
