@@ -59,16 +59,20 @@ def _work_dir(ctx: Context, name: str) -> Path:
     return work
 
 
-def run_tick(base: Path, db: Path, shape: tick_data.Shape, *, full: bool = False) -> dict[str, Any]:
+def run_tick(
+    base: Path, db: Path, shape: tick_data.Shape, *, full: bool = False, replay: bool = False
+) -> dict[str, Any]:
     """One tick at NOW on a fresh copy of `base` (left at `db`), in a child; checked.
 
     As in steady running, the previous tick was an hour earlier, so the trigger takes
     its short look; with `full`, the once-a-day look at every open invoice instead.
+    With `replay`, the child also renders the tick's messages again alone.
     """
     tick_data.copy(base, db)
     if not full:
         tick_data.looked_before(db, tick_data.NOW - LAST_TICK_BEFORE)
-    out = run_child("bench.tick_child", "tick", str(db), tick_data.NOW.isoformat())
+    mode = "tick-replay" if replay else "tick"
+    out = run_child("bench.tick_child", mode, str(db), tick_data.NOW.isoformat())
     report = out["report"]
     if (report["due"], report["messages"], report["enrolled"]) != (shape.due, shape.due, 0):
         raise RuntimeError(f"the tick did not do the expected work on {shape.tag}: {report}")
@@ -234,7 +238,7 @@ def versus_sql(ctx: Context) -> list[Result]:
     try:
         for attempt in range(1, ctx.repeat + 1):
             db = work / "arseq.db"
-            ticks.append(run_tick(base, db, shape))
+            ticks.append(run_tick(base, db, shape, replay=True))
             columns, outbox, moved = written_by_tick(db)
             if len(outbox) != shape.due or len(moved) != shape.due:
                 raise RuntimeError(f"expected {shape.due} outbox rows, found {len(outbox)}")

@@ -2,11 +2,15 @@
 
     python -m bench.tick_child tick DB NOW
         One `sequences.engine.tick(engine, now=NOW)` on the SQLite file DB. Prints
-        {seconds, report, enroll_seconds, claim_seconds, claims, outbox, rendered,
-        render_seconds, rss_start_mb, peak_rss_mb}. `enroll_seconds` is the time inside
+        {seconds, report, enroll_seconds, claim_seconds, claims, outbox, rss_start_mb,
+        peak_rss_mb}. `enroll_seconds` is the time inside
         `enroll_new_targets` (the trigger step, every active sequence), `claim_seconds`
-        inside `claim_due_enrollments` (reading the due rows, batch by batch),
-        `render_seconds` what rendering the tick's `rendered` messages again takes alone.
+        inside `claim_due_enrollments` (reading the due rows, batch by batch).
+
+    python -m bench.tick_child tick-replay DB NOW
+        The same, and then the messages the tick rendered are rendered again alone:
+        `rendered` (how many) and `render_seconds` are added. Kept apart from `tick`
+        since holding every message's context inflates the peak RSS it reports.
 
     python -m bench.tick_child schedule DB NOW
         ARSeq's way of having one scheduled reminder per invoice of DB: an active
@@ -84,10 +88,10 @@ def _url(db: Path) -> str:
     return f"sqlite+aiosqlite:///{db}"
 
 
-async def timed_tick(db: Path, now: datetime) -> dict[str, Any]:
-    """One tick at `now`, with the trigger and claim steps timed on their own; then the
-    messages it rendered are rendered again alone (`render_seconds`: templates compiled,
-    caches warm), to show what rendering costs without the rest of the tick."""
+async def timed_tick(db: Path, now: datetime, *, replay: bool = False) -> dict[str, Any]:
+    """One tick at `now`, with the trigger and claim steps timed on their own. With
+    `replay`, the messages it rendered are then rendered again alone (`render_seconds`:
+    templates compiled, caches warm): what rendering costs without the rest of the tick."""
     rendered: list[tuple[Any, ...]] = []
 
     def recording(name: str, context: Any, dirs: Any = None, *, channel: str = "email") -> Any:
@@ -98,28 +102,29 @@ async def timed_tick(db: Path, now: datetime) -> dict[str, Any]:
         with (
             _Timer(queries.enroll_new_targets) as enroll,
             _Timer(queries.claim_due_enrollments) as claim,
-            replace_everywhere(render, recording) as replaced,
+            ExitStack() as patches,
         ):
-            if not replaced:
+            if replay and not patches.enter_context(replace_everywhere(render, recording)):
                 raise RuntimeError("the engine no longer calls templates.render")
             started = time.perf_counter()
             report = await tick(engine, now=now)
             seconds = time.perf_counter() - started
         async with engine.connect() as conn:
             outbox = await conn.scalar(select(func.count()).select_from(OutboxMessage.__table__))
-    started = time.perf_counter()
-    for name, context, dirs, channel in rendered:
-        render(name, context, dirs, channel=channel)
-    return {
+    out = {
         "seconds": seconds,
         "report": asdict(report),
         "enroll_seconds": enroll.seconds,
         "claim_seconds": claim.seconds,
         "claims": claim.calls,
         "outbox": outbox,
-        "rendered": len(rendered),
-        "render_seconds": time.perf_counter() - started,
     }
+    if replay:
+        started = time.perf_counter()
+        for name, context, dirs, channel in rendered:
+            render(name, context, dirs, channel=channel)
+        out |= {"rendered": len(rendered), "render_seconds": time.perf_counter() - started}
+    return out
 
 
 def _reminders(invoices: list[Any], sequence_id: int, now: datetime) -> list[dict[str, Any]]:
@@ -182,13 +187,18 @@ async def enroll(db: Path, now: datetime) -> dict[str, Any]:
     return {"seconds": seconds, "rows": rows, "peak_rss_mb": peak_rss_mb()}
 
 
-async def _tick_mode(db: Path, now: datetime) -> dict[str, Any]:
+async def _tick_mode(db: Path, now: datetime, *, replay: bool = False) -> dict[str, Any]:
     rss_start = peak_rss_mb()
-    out = await timed_tick(db, now)
+    out = await timed_tick(db, now, replay=replay)
     return {**out, "rss_start_mb": rss_start, "peak_rss_mb": peak_rss_mb()}
 
 
-MODES = {"tick": _tick_mode, "schedule": schedule, "enroll": enroll}
+async def _tick_replay_mode(db: Path, now: datetime) -> dict[str, Any]:
+    return await _tick_mode(db, now, replay=True)
+
+
+MODES = {"tick": _tick_mode, "tick-replay": _tick_replay_mode, "schedule": schedule,
+         "enroll": enroll}  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
